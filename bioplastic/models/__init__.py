@@ -1,0 +1,24 @@
+"""Neuron models and plasticity rules, as data (equations + parameters with units).
+
+``NEURON_MODELS`` maps a name to a :class:`NeuronModel`; ``get_neuron_model(name)`` looks
+one up with a helpful error. New models register by being added to ``_ALL_NEURONS``.
+"""
+from bioplastic.models.base import NeuronModel, lookup
+from bioplastic.models.lif import ADAPTIVE_LIF, INHIBITORY_LIF, LIF
+from bioplastic.models.plasticity import PLASTICITY_RULES, PlasticityRule
+
+_ALL_NEURONS = [LIF, ADAPTIVE_LIF, INHIBITORY_LIF]
+
+NEURON_MODELS = {model.name: model for model in _ALL_NEURONS}
+
+
+def get_neuron_model(name: str) -> NeuronModel:
+    return lookup(NEURON_MODELS, name, "neuron")
+
+
+def get_plasticity_rule(name: str) -> PlasticityRule:
+    return lookup(PLASTICITY_RULES, name, "plasticity")
+
+
+__all__ = ["NeuronModel", "PlasticityRule", "NEURON_MODELS", "PLASTICITY_RULES",
+           "get_neuron_model", "get_plasticity_rule"]

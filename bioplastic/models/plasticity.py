@@ -1,0 +1,128 @@
+"""Synaptic plasticity rules as data: trace equations, on_pre/on_post code and parameters.
+
+Pair-based STDP with all-to-all spike pairing (Delta t = t_post - t_pre):
+
+    Delta w = A_pre  * exp(-Delta t / tau_pre)    for Delta t > 0   (pre before post)
+    Delta w = A_post * exp( Delta t / tau_post)   for Delta t < 0   (post before pre)
+
+with A_pre > 0 (potentiation) and A_post < 0 (depression). **All-LTD** flips the sign
+of the first branch, so both spike orders depress (anti-Hebbian). The **supervised** rule
+applies STDP to postsynaptic neurons in the segment of the current label and All-LTD to
+all others; the sign is ``ltp_sign`` of the postsynaptic neuron.
+
+Traces are kept where they are cheapest. For all-to-all pairing the presynaptic trace
+depends only on the presynaptic neuron (and likewise for the postsynaptic one), so
+``trace_location="neuron"`` keeps one trace per neuron instead of two per synapse. That is
+exact, not an approximation; ``trace_location="synapse"`` is the textbook per-synapse
+event-driven formulation (Brian2's STDP example), kept as the reference that tests compare
+against.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from brian2 import ms
+
+from bioplastic.errors import ModelError
+from bioplastic.models.base import resolve_parameters
+
+#: ``ltp_sign`` of the postsynaptic neuron, per rule. ``label_now`` (the label of the image
+#: being presented, -1 when none) and ``segment`` (the class a neuron belongs to) are
+#: supplied by the network.
+LTP_SIGN = {
+    "stdp": "1",
+    "all_ltd": "-1",
+    "supervised": "2*int(label_now == segment) - 1",
+}
+
+
+@dataclass(frozen=True)
+class PlasticityRule:
+    name: str
+    description: str
+    ltp_sign: str
+    parameters: dict
+    trace_location: str = "neuron"
+    reference: str = ""
+
+    # --- code generation ---------------------------------------------------------------
+    @property
+    def pre_equations(self) -> str:
+        return "dx_pre/dt = -x_pre/tau_pre : 1" if self.trace_location == "neuron" else ""
+
+    @property
+    def pre_reset(self) -> str:
+        return "x_pre += 1" if self.trace_location == "neuron" else ""
+
+    @property
+    def post_equations(self) -> str:
+        trace = "dx_post/dt = -x_post/tau_post : 1\n" if self.trace_location == "neuron" else ""
+        return trace + f"ltp_sign = {self.ltp_sign} : 1"
+
+    @property
+    def post_reset(self) -> str:
+        return "x_post += 1" if self.trace_location == "neuron" else ""
+
+    @property
+    def synapse_model(self) -> str:
+        if self.trace_location == "neuron":
+            return "w : 1"
+        return ("w : 1\n"
+                "dapre/dt = -apre/tau_pre : 1 (event-driven)\n"
+                "dapost/dt = -apost/tau_post : 1 (event-driven)")
+
+    @property
+    def on_pre(self) -> str:
+        """Plasticity at a presynaptic spike: depression by the postsynaptic trace."""
+        if self.trace_location == "neuron":
+            return "w = clip(w + learning*A_post*x_post_post, 0, w_max)"
+        return "w = clip(w + learning*A_post*apost, 0, w_max)\napre += 1"
+
+    @property
+    def on_post(self) -> str:
+        """Plasticity at a postsynaptic spike: A_pre times the presynaptic trace, signed."""
+        if self.trace_location == "neuron":
+            return "w = clip(w + learning*ltp_sign_post*A_pre*x_pre_pre, 0, w_max)"
+        return "w = clip(w + learning*ltp_sign_post*A_pre*apre, 0, w_max)\napost += 1"
+
+    def with_overrides(self, parameters: dict | None = None, trace_location: str | None = None
+                       ) -> "PlasticityRule":
+        params = resolve_parameters(self.parameters, parameters, model=self.name)
+        rule = dataclasses.replace(self, parameters=params, trace_location=trace_location or self.trace_location)
+        return rule.validate()
+
+    def validate(self) -> "PlasticityRule":
+        if self.trace_location not in ("neuron", "synapse"):
+            raise ModelError(f"plasticity rule {self.name!r}: trace_location must be 'neuron' or "
+                             f"'synapse', got {self.trace_location!r}.")
+        for key in ("tau_pre", "tau_post", "w_max"):
+            if float(self.parameters[key]) <= 0:
+                raise ModelError(f"plasticity rule {self.name!r}: {key} must be > 0, got {self.parameters[key]!r}.")
+        if float(self.parameters["A_pre"]) < 0 or float(self.parameters["A_post"]) > 0:
+            raise ModelError(f"plasticity rule {self.name!r}: A_pre must be >= 0 (potentiation "
+                             "amplitude) and A_post <= 0 (depression amplitude); the rule flips signs "
+                             "itself (All-LTD), so give magnitudes with these signs.")
+        return self
+
+    def describe(self) -> str:
+        params = "\n".join(f"    {k:<10} = {v!r}" for k, v in sorted(self.parameters.items()))
+        return (f"{self.name}: {self.description}\n  traces: per {self.trace_location}\n"
+                f"  ltp_sign (postsynaptic): {self.ltp_sign}\n  on_pre:  {self.on_pre}\n"
+                f"  on_post: {self.on_post}\n  parameters:\n{params}\n")
+
+
+_DEFAULTS = dict(A_pre=0.01, A_post=-0.0001, tau_pre=20 * ms, tau_post=20 * ms, w_max=1.0)
+# Learning rates of Diehl & Cook (2015): nu_post = 0.01 (potentiation at a post spike),
+# nu_pre = 0.0001 (depression at a pre spike), 20 ms traces, w_max = 1.
+
+STDP = PlasticityRule("stdp", "Pair-based additive STDP, all-to-all pairing.", LTP_SIGN["stdp"], dict(_DEFAULTS),
+                      reference="Bi & Poo (1998); Song, Miller & Abbott (2000)")
+ALL_LTD = PlasticityRule("all_ltd", "All-LTD: anti-Hebbian, both spike orders depress.", LTP_SIGN["all_ltd"],
+                         dict(_DEFAULTS))
+SUPERVISED = PlasticityRule(
+    "supervised",
+    "STDP for neurons in the current label's segment, All-LTD for every other neuron.",
+    LTP_SIGN["supervised"], dict(_DEFAULTS))
+
+PLASTICITY_RULES = {rule.name: rule for rule in (STDP, ALL_LTD, SUPERVISED)}
