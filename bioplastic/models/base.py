@@ -164,16 +164,19 @@ class NeuronModel:
 
     def namespace(self, extra: dict | None = None) -> dict:
         namespace = dict(self.parameters)
-        namespace.setdefault("learning", 1.0)
+        namespace["learning"] = 1.0
         namespace.update(extra or {})
-        return namespace
+        return {key: value for key, value in namespace.items() if value is not None}
 
     def make_group(self, n: int, *, extra_equations: str = "", extra_reset: str = "",
                    namespace: dict | None = None, name: str | None = None, dt=None,
                    codeobj_class=None) -> brian2.NeuronGroup:
         eqs = Equations(self.equations)
+        namespace = dict(namespace or {})
         if extra_equations.strip():
             eqs = eqs + Equations(extra_equations)
+            if "learning" in eqs.names:        # the network supplies it as a schedule
+                namespace["learning"] = None
         reset = "\n".join(code for code in (self.reset, extra_reset) if code and code.strip())
         kwargs = {}
         if self.refractory is not None:

@@ -49,20 +49,22 @@ class PlasticityRule:
     # --- code generation ---------------------------------------------------------------
     @property
     def pre_equations(self) -> str:
-        return "dx_pre/dt = -x_pre/tau_pre : 1" if self.trace_location == "neuron" else ""
+        # A plain variable: it decays exactly, once per step (see ``trace_decay``), whatever
+        # integration method the neuron model itself uses.
+        return "stdp_trace : 1" if self.trace_location == "neuron" else ""
 
     @property
     def pre_reset(self) -> str:
-        return "x_pre += 1" if self.trace_location == "neuron" else ""
+        return "stdp_trace += 1" if self.trace_location == "neuron" else ""
 
     @property
     def post_equations(self) -> str:
-        trace = "dx_post/dt = -x_post/tau_post : 1\n" if self.trace_location == "neuron" else ""
+        trace = "stdp_trace : 1\n" if self.trace_location == "neuron" else ""
         return trace + f"ltp_sign = {self.ltp_sign} : 1"
 
     @property
     def post_reset(self) -> str:
-        return "x_post += 1" if self.trace_location == "neuron" else ""
+        return "stdp_trace += 1" if self.trace_location == "neuron" else ""
 
     @property
     def synapse_model(self) -> str:
@@ -76,15 +78,30 @@ class PlasticityRule:
     def on_pre(self) -> str:
         """Plasticity at a presynaptic spike: depression by the postsynaptic trace."""
         if self.trace_location == "neuron":
-            return "w = clip(w + learning*A_post*x_post_post, 0, w_max)"
+            return "w = clip(w + learning*A_post*stdp_trace_post, 0, w_max)"
         return "w = clip(w + learning*A_post*apost, 0, w_max)\napre += 1"
 
     @property
     def on_post(self) -> str:
         """Plasticity at a postsynaptic spike: A_pre times the presynaptic trace, signed."""
         if self.trace_location == "neuron":
-            return "w = clip(w + learning*ltp_sign_post*A_pre*x_pre_pre, 0, w_max)"
+            return "w = clip(w + learning*ltp_sign_post*A_pre*stdp_trace_pre, 0, w_max)"
         return "w = clip(w + learning*ltp_sign_post*A_pre*apre, 0, w_max)\napost += 1"
+
+    def trace_decay(self, side: str, dt) -> float:
+        """Factor by which a per-neuron trace decays in one step: exp(-dt/tau_pre or tau_post).
+
+        Exact for d(trace)/dt = -trace/tau, unlike integrating the trace with the neuron's
+        own (often Euler) method, whose error would accumulate over every step.
+        """
+        import numpy as np
+        return float(np.exp(-float(dt / self.parameters["tau_pre" if side == "pre" else "tau_post"])))
+
+    def attach_traces(self, group, side: str, dt) -> None:
+        """Add the once-per-step exact trace decay to a group built with pre/post_equations."""
+        if self.trace_location == "neuron":
+            group.run_regularly(f"stdp_trace *= {self.trace_decay(side, dt)!r}", when="start",
+                                name=f"{group.name}_trace_decay")
 
     def with_overrides(self, parameters: dict | None = None, trace_location: str | None = None
                        ) -> "PlasticityRule":

@@ -1,0 +1,1 @@
+"""Network assembly: connectivity patterns and the plastic input -> excitatory <-> inhibitory network."""

@@ -1,0 +1,71 @@
+"""Figures people would rather look at than read: learning curves with seed spread,
+learned weights as images, and multi-panel study summaries. Matplotlib, Agg backend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+def _style(ax):
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(alpha=0.25, linewidth=0.6)
+
+
+def learning_curves(metrics: dict, path: Path, title: str = "") -> None:
+    """Mean test accuracy ± std over seeds vs training images, one colour per variant."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=130)
+    for k, (name, v) in enumerate(metrics["variants"].items()):
+        color = PALETTE[k % len(PALETTE)]
+        x = np.asarray(v["n_train_images"])
+        primary = v["class_sets"][0]
+        for curve in primary["accuracy_per_seed"].values():
+            ax.plot(x, curve, color=color, alpha=0.18, linewidth=0.8)
+        mean, std = np.asarray(v["accuracy_mean"]), np.asarray(v["accuracy_std"])
+        n_seeds = len(primary["accuracy_per_seed"])
+        ax.plot(x, mean, color=color, linewidth=2,
+                label=f"{name.replace('_', ' ')} (classes {primary['classes']}, {n_seeds} seeds)")
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+        if "all_class_sets_accuracy_mean" in v:
+            ax.plot(x, v["all_class_sets_accuracy_mean"], color=color, linestyle="--", linewidth=1.2,
+                    label=f"{name.replace('_', ' ')}: mean of {len(v['class_sets'])} class sets")
+    n_classes = len(next(iter(metrics["variants"].values()))["class_sets"][0]["classes"])
+    ax.axhline(100 / n_classes, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel("training images")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title or "Test accuracy during learning", fontsize=11)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    _style(ax)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = None, title: str = "",
+                shape=(28, 28)) -> None:
+    """Input weights of each excitatory neuron as an image; one row per class segment."""
+    n_inputs, n_exc = weights.shape
+    cols = n_per_class or int(np.ceil(np.sqrt(n_exc)))
+    rows = int(np.ceil(n_exc / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.0 + 0.6, rows * 1.0 + 0.6), dpi=130, squeeze=False)
+    vmax = float(weights.max()) or 1.0
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k < n_exc:
+            im = ax.imshow(weights[:, k].reshape(shape), cmap="hot_r", vmin=0, vmax=vmax, interpolation="nearest")
+            if n_per_class and k % n_per_class == 0:
+                ax.set_ylabel(f"class {k // n_per_class}", fontsize=7)
+        else:
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.colorbar(im, ax=axes, shrink=0.6, label="weight")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)

@@ -1,0 +1,87 @@
+"""Run directories: every run writes its own folder with the resolved config, versions,
+seed, metrics and figures. A run is written to ``<out>.partial`` and renamed to ``<out>``
+only when complete, so an interrupted run never leaves a folder that looks finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from bioplastic.config import dump
+from bioplastic.errors import ConfigError
+
+
+def versions() -> dict:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("bioplastic", "brian2", "numpy", "scipy", "dask", "brian2cuda", "brian2genn"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        here = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5)
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def to_jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+def write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
+
+
+def default_out_dir(config_path: str | Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / f"{Path(config_path).stem}-{stamp}"
+
+
+@contextmanager
+def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False):
+    """Yield a fresh ``<out>.partial`` directory; on success rename it to ``out``."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"output directory {str(out)!r} exists already. Choose another with --out, "
+                          "or pass --overwrite to replace it.")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    (partial / "config.yaml").write_text(dump(config))
+    started = time.time()
+    provenance = {"started": datetime.now(timezone.utc).isoformat(), "command": command or sys.argv,
+                  "versions": versions(), "seeds": config.get("seeds"), "status": "running"}
+    write_json(partial / "provenance.json", provenance)
+    yield partial
+    provenance.update(status="complete", finished=datetime.now(timezone.utc).isoformat(),
+                      wall_time_s=round(time.time() - started, 2))
+    write_json(partial / "provenance.json", provenance)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(partial, out)

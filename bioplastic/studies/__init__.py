@@ -1,0 +1,27 @@
+"""Studies: what an experiment YAML's ``study:`` key selects. Each module defines
+``DEFAULTS`` (its config schema) and ``run(config, out_dir) -> metrics``."""
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from bioplastic.config import COMMON_DEFAULTS, deep_merge
+from bioplastic.errors import ConfigError
+
+STUDIES = {
+    "supervised": "bioplastic.studies.supervised",
+}
+
+
+def study_module(name: str | None):
+    if name not in STUDIES:
+        close = difflib.get_close_matches(str(name), list(STUDIES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown study {name!r}.{hint} The config's `study:` key must be one of: "
+                          f"{', '.join(sorted(STUDIES))}.")
+    return importlib.import_module(STUDIES[name])
+
+
+def study_defaults(name: str | None) -> dict:
+    module = study_module(name)
+    return deep_merge(COMMON_DEFAULTS, getattr(module, "EXTRA_DEFAULTS", {}), strict=False)

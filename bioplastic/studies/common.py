@@ -1,0 +1,130 @@
+"""Pieces every study shares: models and network spec from a config, training with
+snapshots on the chosen device, and batched evaluation of those snapshots."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from brian2 import Hz, ms
+from tqdm.auto import tqdm
+
+from bioplastic.devices import DeviceConfig, activated, run_network
+from bioplastic.errors import ConfigError
+from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
+from bioplastic.models import get_neuron_model, get_plasticity_rule
+from bioplastic.network.build import NetworkSpec, adaptive_variables, build_training_network
+from bioplastic.protocol import ProtocolBuilder
+from bioplastic.units import check_unit, parse_quantity
+
+
+def neuron_from_config(section: dict):
+    model = get_neuron_model(section["model"])
+    return model.with_overrides(parameters=section.get("parameters"), equations=section.get("equations"),
+                                threshold=section.get("threshold"), reset=section.get("reset"),
+                                refractory=section.get("refractory"),
+                                extra_parameters=section.get("extra_parameters"),
+                                initial_values=section.get("initial_values"), method=section.get("method"))
+
+
+def positive(config_value, unit, name):
+    value = check_unit(parse_quantity(config_value, name=name), unit, name=name)
+    if float(value) <= 0:
+        raise ConfigError(f"{name} must be positive, got {config_value!r}.")
+    return value
+
+
+def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
+    net = config["network"]
+    plast = net["plasticity"]
+    rule = get_plasticity_rule(plast["rule"]).with_overrides(plast.get("parameters"), plast.get("trace_location"))
+    if int(net["n_per_class"]) < 1:
+        raise ConfigError(f"network.n_per_class must be >= 1, got {net['n_per_class']}.")
+    return NetworkSpec(
+        excitatory=neuron_from_config(net["excitatory"]), inhibitory=neuron_from_config(net["inhibitory"]),
+        rule=rule, n_classes=n_classes, n_per_class=int(net["n_per_class"]),
+        max_rate=positive(net["max_rate"], Hz, "network.max_rate"), dt=positive(net["dt"], ms, "network.dt"),
+        w_init_max=float(net["w_init_max"]), w_exc_inh=float(net["w_exc_inh"]), w_inh_exc=float(net["w_inh_exc"]),
+        lateral_inhibition=net["lateral_inhibition"], inhibition_radius=float(net["inhibition_radius"]))
+
+
+def protocol_durations(config: dict):
+    proto = config["protocol"]
+    image = positive(proto["image_duration"], ms, "protocol.image_duration")
+    rest = check_unit(parse_quantity(proto["rest_duration"], name="protocol.rest_duration"), ms,
+                      name="protocol.rest_duration")
+    if float(rest) < 0:
+        raise ConfigError(f"protocol.rest_duration must be >= 0, got {proto['rest_duration']!r}.")
+    return image, rest
+
+
+def device_from_config(config: dict) -> DeviceConfig:
+    return DeviceConfig(**config["device"]).validate()
+
+
+@dataclass
+class TrainingResult:
+    snapshots_w: np.ndarray          # [snapshot, copy, input, exc]
+    snapshots_state: dict            # var -> [snapshot, copy, exc] (SI units)
+    n_images: np.ndarray             # training images seen at each snapshot
+    wall_time_s: float
+    simulated_s: float
+
+
+def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarray, orders: np.ndarray,
+                         labels: np.ndarray, eval_every: int, image_duration, rest_duration,
+                         initial_weights: np.ndarray, label: str = "train") -> TrainingResult:
+    """Train ``len(orders)`` independent copies, one per seed, in ONE run, with snapshots.
+
+    ``orders``: [copy, n_train] pool indices in presentation order; ``labels``: their
+    classes (0..n_classes-1, i.e. segment indices).
+    """
+    n_copies, n_train = orders.shape
+    builder = ProtocolBuilder(pool, image_duration, rest_duration, n_copies=n_copies)
+    builder.snapshot()
+    for start in range(0, n_train, eval_every):
+        stop = min(start + eval_every, n_train)
+        builder.present(orders[:, start:stop], labels[:, start:stop], learning=True)
+        builder.snapshot()
+    protocol = builder.build()
+    checkpoints = np.concatenate([[0], np.minimum(np.arange(eval_every, n_train + eval_every, eval_every), n_train)])
+    started = time.time()
+    with activated(device, label) as build_dir:
+        trained = build_training_network(spec, protocol, initial_weights)
+        report = _tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s") if not device.standalone else True
+        run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
+        weights = trained.weight_snapshots()
+        states = {var: trained.state_snapshots(var) for var in adaptive_variables(spec.excitatory)}
+    return TrainingResult(weights[:len(checkpoints)], {k: v[:len(checkpoints)] for k, v in states.items()},
+                          checkpoints, time.time() - started, float(protocol.duration))
+
+
+def evaluate_snapshots(spec: NetworkSpec, training: TrainingResult, test_images: np.ndarray, test_labels: np.ndarray,
+                       *, image_duration, batch_size: int, test_seed: int, label: str = "test") -> dict:
+    """Accuracy of every snapshot of every copy: {"accuracy": [copy, snapshot], ...}."""
+    n_snap, n_copies = training.snapshots_w.shape[:2]
+    weights = training.snapshots_w.reshape((n_snap * n_copies,) + training.snapshots_w.shape[2:])
+    states = {k: v.reshape(n_snap * n_copies, -1) for k, v in training.snapshots_state.items()}
+    spikes = TestSpikes(test_images, spec, image_duration, seed=test_seed)
+    started = time.time()
+    with tqdm(total=len(weights) * len(test_images), desc=f"{label}: evaluating", unit="img",
+              mininterval=2, leave=False) as bar:
+        counts = evaluate_batched(spec, spikes, weights, states, batch_size=batch_size, progress=bar)
+    pred = readout(counts, spec.segments(), spec.n_classes).reshape(n_snap, n_copies, -1)
+    correct = pred == test_labels[None, None, :]
+    return {"accuracy": correct.mean(-1).T * 100, "silent_fraction": (pred == -1).mean(-1).T,
+            "eval_wall_time_s": time.time() - started, "predictions_last": pred[-1]}
+
+
+def _tqdm_report(desc: str):
+    """A Brian2 runtime ``report`` callback that drives a tqdm bar."""
+    bar = {}
+
+    def report(elapsed, completed, start, duration):
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=100, desc=desc, unit="%", mininterval=2, leave=False)
+        b = bar["bar"]
+        b.update(int(completed * 100) - b.n)
+        if completed >= 1:
+            b.close()
+    return report

@@ -1,0 +1,110 @@
+"""The assembled network: fast formulations give the same results as the reference ones."""
+import numpy as np
+import pytest
+import brian2
+from brian2 import ms
+
+from bioplastic.devices import DeviceConfig
+from bioplastic.evaluation import TestSpikes, evaluate_batched, evaluate_sequential, readout
+from bioplastic.models import get_neuron_model, get_plasticity_rule
+from bioplastic.network.build import NetworkSpec
+from bioplastic.studies.common import train_with_snapshots
+
+N_CLASSES, SIDE = 3, 12
+
+
+def bars(n, seed=0):
+    """Synthetic 12x12 images: class c is a horizontal band of rows 4c..4c+3, with pixel noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % N_CLASSES
+    images = (rng.random((n, SIDE, SIDE)) < 0.05) * 120
+    for k, c in enumerate(labels):
+        images[k, 4 * c:4 * c + 3, :] = 255
+    return images.reshape(n, -1).astype(np.uint8), labels
+
+
+def make_spec(trace_location="neuron", n_per_class=3, **kw):
+    rule = get_plasticity_rule("supervised").with_overrides({"A_pre": 0.05}, trace_location=trace_location)
+    return NetworkSpec(get_neuron_model("adaptive_lif"), get_neuron_model("inhibitory_lif"), rule,
+                       N_CLASSES, n_per_class, n_inputs=SIDE * SIDE, w_init_max=0.6, **kw)
+
+
+def train(spec, device, n_images=12, n_copies=2, seed=0):
+    pool, labels = bars(24, seed)
+    orders = np.stack([np.random.default_rng([seed, c]).permutation(24)[:n_images] for c in range(n_copies)])
+    weights = np.stack([spec.initial_weights(np.random.default_rng([seed, c, 1])) for c in range(n_copies)])
+    return train_with_snapshots(spec, device, pool, orders, labels[orders], n_images // 2, 100 * ms, 50 * ms,
+                                weights)
+
+
+def class_band_weight(w):
+    """Mean weight from the band of class c onto the segment of class c, minus onto other segments."""
+    w = w.reshape(SIDE, SIDE, N_CLASSES, -1)
+    own = np.mean([w[4 * c:4 * c + 3, :, c].mean() for c in range(N_CLASSES)])
+    other = np.mean([w[4 * c:4 * c + 3, :, d].mean() for c in range(N_CLASSES) for d in range(N_CLASSES) if d != c])
+    return own - other
+
+
+def test_per_neuron_traces_learn_exactly_as_per_synapse_traces():
+    """All-to-all pair STDP depends on each neuron's spike train only: same weights, same spikes."""
+    results = []
+    for location in ("neuron", "synapse"):
+        brian2.seed(7)
+        results.append(train(make_spec(location), DeviceConfig("runtime", target="numpy")))
+    fast, reference = results
+    assert np.abs(fast.snapshots_w[-1] - fast.snapshots_w[0]).max() > 0.05   # it did learn
+    np.testing.assert_allclose(fast.snapshots_w, reference.snapshots_w, atol=1e-10)
+    np.testing.assert_allclose(fast.snapshots_state["theta"], reference.snapshots_state["theta"], atol=1e-12)
+
+
+def test_supervised_learning_binds_each_class_to_its_segment():
+    brian2.seed(3)
+    result = train(make_spec(), DeviceConfig("runtime", target="numpy"), n_images=18, n_copies=3)
+    before = [class_band_weight(w) for w in result.snapshots_w[0]]
+    after = [class_band_weight(w) for w in result.snapshots_w[-1]]
+    assert np.allclose(before, 0, atol=0.05)
+    assert min(after) > 0.2
+
+
+def test_batched_evaluation_predicts_as_sequential_evaluation_on_the_same_spikes():
+    spec = make_spec()
+    images, labels = bars(9, seed=1)
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0, 0.2, (SIDE * SIDE, spec.n_exc))
+    for c in range(N_CLASSES):   # a trained-like network: band c drives segment c
+        weights.reshape(SIDE, SIDE, -1)[4 * c:4 * c + 3, :, spec.segments() == c] += 0.6
+    theta = rng.uniform(0, 2e-3, spec.n_exc)
+    spikes = TestSpikes(images, spec, 100 * ms, seed=5)
+    batched = evaluate_batched(spec, spikes, weights[None], {"theta": theta[None]}, batch_size=4)[0]
+    sequential = evaluate_sequential(spec, spikes, weights, {"theta": theta}, rest=1000 * ms)
+    assert batched.sum() > 50
+    np.testing.assert_array_equal(readout(batched, spec.segments(), N_CLASSES),
+                                  readout(sequential, spec.segments(), N_CLASSES))
+    np.testing.assert_array_equal(readout(batched, spec.segments(), N_CLASSES), labels)
+    assert abs(int(batched.sum()) - int(sequential.sum())) <= 0.02 * batched.sum()
+
+
+def test_readout_counts_silence_as_wrong():
+    counts = np.array([[0, 0, 0, 0], [1, 0, 0, 3], [2, 2, 0, 0]])
+    assert readout(counts, np.array([0, 0, 1, 1]), 2).tolist() == [-1, 1, 0]
+
+
+def test_weight_normalization_keeps_each_neurons_input_sum():
+    brian2.seed(1)
+    spec = make_spec(weight_normalization=20.0)
+    result = train(spec, DeviceConfig("runtime", target="numpy"))
+    sums = result.snapshots_w[1:].sum(axis=2)      # [snapshot, copy, neuron]
+    np.testing.assert_allclose(sums, 20.0, rtol=0.05)
+
+
+@pytest.mark.standalone
+def test_runtime_and_cpp_standalone_agree_statistically(tmp_path):
+    spec = make_spec()
+    scores = {}
+    for name in ("runtime", "cpp_standalone"):
+        brian2.seed(11)
+        device = DeviceConfig(name, target="numpy", build_dir=str(tmp_path / name) if name != "runtime" else None)
+        result = train(spec, device, n_images=18, n_copies=4)
+        scores[name] = np.array([class_band_weight(w) for w in result.snapshots_w[-1]])
+    assert scores["runtime"].min() > 0.2 and scores["cpp_standalone"].min() > 0.2
+    assert abs(scores["runtime"].mean() - scores["cpp_standalone"].mean()) < 0.1
