@@ -40,6 +40,7 @@ COMMON_DEFAULTS = {
         "w_init_max": 0.3,
         "w_exc_inh": 10.4,
         "w_inh_exc": 17.0,
+        "weight_normalization": None,
         "lateral_inhibition": "all_but_self",
         "inhibition_radius": 0.0,
     },

@@ -45,6 +45,8 @@ class PlasticityRule:
     parameters: dict
     trace_location: str = "neuron"
     reference: str = ""
+    #: "Use it or lose it": {"k_p": 0 or 1, "tau_prune": time, "prune_below": weight} or None.
+    pruning: dict | None = None
 
     # --- code generation ---------------------------------------------------------------
     @property
@@ -68,11 +70,32 @@ class PlasticityRule:
 
     @property
     def synapse_model(self) -> str:
-        if self.trace_location == "neuron":
-            return "w : 1"
-        return ("w : 1\n"
-                "dapre/dt = -apre/tau_pre : 1 (event-driven)\n"
-                "dapost/dt = -apost/tau_post : 1 (event-driven)")
+        model = "w : 1"
+        if self.trace_location == "synapse":
+            model += ("\ndapre/dt = -apre/tau_pre : 1 (event-driven)"
+                      "\ndapost/dt = -apost/tau_post : 1 (event-driven)")
+        if self.pruning:
+            # w holds w(t_s), the weight at the last presynaptic spike t_s; the weight in
+            # effect decays from there: w(t) = w(t_s) * exp(-k_p * ((t - t_s)/tau_prune)**2).
+            model += ("\nt_s : second"
+                      "\nw_effective = w * exp(-k_p * ((t - t_s)/tau_prune)**2) : 1")
+        return model
+
+    @property
+    def weight_variable(self) -> str:
+        """The variable that holds the weight in effect now (what snapshots record)."""
+        return "w_effective" if self.pruning else "w"
+
+    @property
+    def before_transmission(self) -> str:
+        """Code run at a presynaptic spike before the weight is transmitted.
+
+        With pruning, the decay since the previous presynaptic spike is applied here, once per
+        event, instead of in every time step for every synapse.
+        """
+        if not self.pruning:
+            return ""
+        return "w = w_effective\nt_s = t"
 
     @property
     def on_pre(self) -> str:
@@ -103,10 +126,14 @@ class PlasticityRule:
             group.run_regularly(f"stdp_trace *= {self.trace_decay(side, dt)!r}", when="start",
                                 name=f"{group.name}_trace_decay")
 
-    def with_overrides(self, parameters: dict | None = None, trace_location: str | None = None
-                       ) -> "PlasticityRule":
+    def with_overrides(self, parameters: dict | None = None, trace_location: str | None = None,
+                       pruning: dict | None = None) -> "PlasticityRule":
         params = resolve_parameters(self.parameters, parameters, model=self.name)
-        rule = dataclasses.replace(self, parameters=params, trace_location=trace_location or self.trace_location)
+        if pruning:
+            pruning = resolve_parameters(PRUNING_DEFAULTS, pruning, model=f"{self.name}.pruning")
+            params = {**params, **pruning}
+        rule = dataclasses.replace(self, parameters=params, trace_location=trace_location or self.trace_location,
+                                   pruning=pruning or self.pruning)
         return rule.validate()
 
     def validate(self) -> "PlasticityRule":
@@ -116,6 +143,11 @@ class PlasticityRule:
         for key in ("tau_pre", "tau_post", "w_max"):
             if float(self.parameters[key]) <= 0:
                 raise ModelError(f"plasticity rule {self.name!r}: {key} must be > 0, got {self.parameters[key]!r}.")
+        if self.pruning:
+            if float(self.pruning["tau_prune"]) <= 0:
+                raise ModelError(f"pruning: tau_prune must be > 0, got {self.pruning['tau_prune']!r}.")
+            if float(self.pruning["k_p"]) < 0:
+                raise ModelError(f"pruning: k_p must be >= 0 (0 switches pruning off), got {self.pruning['k_p']}.")
         if float(self.parameters["A_pre"]) < 0 or float(self.parameters["A_post"]) > 0:
             raise ModelError(f"plasticity rule {self.name!r}: A_pre must be >= 0 (potentiation "
                              "amplitude) and A_post <= 0 (depression amplitude); the rule flips signs "
@@ -128,6 +160,11 @@ class PlasticityRule:
                 f"  ltp_sign (postsynaptic): {self.ltp_sign}\n  on_pre:  {self.on_pre}\n"
                 f"  on_post: {self.on_post}\n  parameters:\n{params}\n")
 
+
+#: "Use it or lose it" (reference optimum tau_prune = 7500 ms, about the time one image
+#: takes through the network times the number of classes). Weights whose effective value
+#: falls below prune_below are reported as pruned.
+PRUNING_DEFAULTS = dict(k_p=1.0, tau_prune=7500 * ms, prune_below=1e-3)
 
 _DEFAULTS = dict(A_pre=0.01, A_post=-0.0001, tau_pre=20 * ms, tau_post=20 * ms, w_max=1.0)
 # Learning rates of Diehl & Cook (2015): nu_post = 0.01 (potentiation at a post spike),

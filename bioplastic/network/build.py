@@ -117,7 +117,7 @@ class TrainingNetwork:
 
     def weight_snapshots(self) -> np.ndarray:
         """Weights at each snapshot: [snapshot, copy, input, excitatory neuron]."""
-        w = np.array(self.weight_monitor.w).T  # [time, synapse], a copy: the monitor's memory goes with the network
+        w = np.array(getattr(self.weight_monitor, self.spec.rule.weight_variable)).T  # [time, synapse], a copy: the monitor's memory goes with the network
         return w.reshape(len(w), self.protocol.n_copies, self.spec.n_inputs, self.spec.n_exc)
 
     def state_snapshots(self, variable: str) -> np.ndarray:
@@ -126,7 +126,7 @@ class TrainingNetwork:
         return values.reshape(len(values), self.protocol.n_copies, self.spec.n_exc)
 
     def final_weights(self) -> np.ndarray:
-        return np.array(self.s_in.w[:]).reshape(self.protocol.n_copies, self.spec.n_inputs, self.spec.n_exc)
+        return np.array(getattr(self.s_in, self.spec.rule.weight_variable)[:]).reshape(self.protocol.n_copies, self.spec.n_inputs, self.spec.n_exc)
 
 
 def adaptive_variables(model: NeuronModel) -> list[str]:
@@ -177,9 +177,10 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
 
     # `learning` in the rule's code resolves to the excitatory group's (Brian2 reads unsuffixed
     # names in synaptic code as postsynaptic variables).
-    s_in = Synapses(inp, exc, model=rule.synapse_model + ("\nw_total_post = w : 1 (summed)"
+    s_in = Synapses(inp, exc, model=rule.synapse_model + (f"\nw_total_post = {rule.weight_variable} : 1 (summed)"
                                                           if spec.weight_normalization else ""),
-                    on_pre=f"{spec.excitatory.excitatory_input}_post += w\n{rule.on_pre}", on_post=rule.on_post,
+                    on_pre=f"{rule.before_transmission}\n{spec.excitatory.excitatory_input}_post += w\n{rule.on_pre}",
+                    on_post=rule.on_post,
                     namespace=namespace, name=f"{name}_S_in", dt=spec.dt)
     i, j = topology.replicate(*topology.all_to_all(spec.n_inputs, spec.n_exc), spec.n_inputs, spec.n_exc, n_copies)
     s_in.connect(i=i, j=j)
@@ -203,7 +204,7 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
         period = (gaps[0] if len(gaps) else first or 1) * protocol.slot
         if first % int(round(float(period / protocol.slot))):
             raise ConfigError("protocol: snapshots must fall on multiples of their spacing.")
-        weight_monitor = StateMonitor(s_in, "w", record=True, dt=period, when="start", name=f"{name}_w_snapshots")
+        weight_monitor = StateMonitor(s_in, rule.weight_variable, record=True, dt=period, when="start", name=f"{name}_w_snapshots")
         objects.append(weight_monitor)
         adaptive = adaptive_variables(spec.excitatory)
         if adaptive:

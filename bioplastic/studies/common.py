@@ -45,7 +45,16 @@ def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
         rule=rule, n_classes=n_classes, n_per_class=int(net["n_per_class"]),
         max_rate=positive(net["max_rate"], Hz, "network.max_rate"), dt=positive(net["dt"], ms, "network.dt"),
         w_init_max=float(net["w_init_max"]), w_exc_inh=float(net["w_exc_inh"]), w_inh_exc=float(net["w_inh_exc"]),
+        weight_normalization=_optional_positive(net["weight_normalization"], "network.weight_normalization"),
         lateral_inhibition=net["lateral_inhibition"], inhibition_radius=float(net["inhibition_radius"]))
+
+
+def _optional_positive(value, name):
+    if value is None:
+        return None
+    if float(value) <= 0:
+        raise ConfigError(f"{name} must be positive (or null to switch it off), got {value!r}.")
+    return float(value)
 
 
 def protocol_durations(config: dict):
