@@ -92,7 +92,12 @@ def parse_cli_overrides(items: list[str]) -> dict:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. network.n_per_class=20).")
         key, raw = item.split("=", 1)
         try:
-            flat[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            value = yaml.safe_load(raw) if raw.strip() else None
+            # An equation such as "dv/dt = ... : volt" reads as a YAML mapping; a mapping must be
+            # written explicitly as {key: value}.
+            if isinstance(value, dict) and not raw.strip().startswith("{"):
+                value = raw.strip()
+            flat[key.strip()] = value
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: cannot read the value as YAML ({exc}).") from None
     return dotted_to_nested(flat)

@@ -15,6 +15,8 @@ from bioplastic.errors import ConfigError
 
 _UNIT_NAMESPACE = {name: getattr(allunits, name) for name in allunits.__all__}
 _UNIT_NAMESPACE.update({name: getattr(stdunits, name) for name in stdunits.__all__})
+# Spellings people write in configs that Brian2 does not export under these names.
+_UNIT_NAMESPACE.update(s=allunits.second, sec=allunits.second)
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*\*?\s*([A-Za-z_(][A-Za-z_0-9*/() .-]*)?$")
 
