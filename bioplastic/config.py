@@ -16,7 +16,7 @@ import yaml
 
 from bioplastic.errors import ConfigError
 
-FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values"}
+FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning"}
 
 NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
                    "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
@@ -29,12 +29,14 @@ COMMON_DEFAULTS = {
     "workers": 1,                    # parallel Dask worker processes (1: run in this process)
     "scheduler": None,               # address of an existing Dask scheduler (cluster), overrides workers
     "device": {"name": "runtime", "target": "cython", "threads": 0, "build_dir": None, "keep_build": False},
-    "data": {"dataset": "mnist", "classes": [0, 1, 2], "n_train": 5000, "n_test": 1000, "holdout_per_class": 800},
+    "data": {"dataset": "mnist", "classes": [0, 1, 2], "n_train": 5000, "n_test": 1000, "holdout_per_class": 800,
+             "verify": True},                     # check pinned SHA-256 checksums of the data files
     "network": {
         "n_per_class": 10,
         "excitatory": dict(NEURON_DEFAULTS, model="adaptive_lif"),
         "inhibitory": dict(NEURON_DEFAULTS, model="inhibitory_lif"),
-        "plasticity": {"rule": "supervised", "parameters": {}, "trace_location": "neuron"},
+        "plasticity": {"rule": "supervised", "parameters": {}, "trace_location": "neuron",
+                       "pruning": None},   # {k_p: 1, tau_prune: 7500 ms, prune_below: 0.001}
         "max_rate": "63.75 Hz",
         "dt": "0.5 ms",
         "w_init_max": 0.3,

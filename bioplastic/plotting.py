@@ -49,7 +49,7 @@ def learning_curves(metrics: dict, path: Path, title: str = "") -> None:
 
 
 def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = None, title: str = "",
-                shape=(28, 28)) -> None:
+                shape=(28, 28), class_names=None) -> None:
     """Input weights of each excitatory neuron as an image; one row per class segment."""
     n_inputs, n_exc = weights.shape
     cols = n_per_class or int(np.ceil(np.sqrt(n_exc)))
@@ -62,10 +62,27 @@ def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = No
         if k < n_exc:
             im = ax.imshow(weights[:, k].reshape(shape), cmap="hot_r", vmin=0, vmax=vmax, interpolation="nearest")
             if n_per_class and k % n_per_class == 0:
-                ax.set_ylabel(f"class {k // n_per_class}", fontsize=7)
+                name = class_names[k // n_per_class] if class_names is not None else k // n_per_class
+                ax.set_ylabel(f"class {name}", fontsize=7)
         else:
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
     fig.colorbar(im, ax=axes, shrink=0.6, label="weight")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def weight_comparison(weight_vectors, labels, path: Path, *, title: str = "", shape=(28, 28)) -> None:
+    """The input weights of one neuron under several conditions, side by side, same colour scale."""
+    fig, axes = plt.subplots(1, len(weight_vectors), figsize=(3.2 * len(weight_vectors) + 0.8, 3.4), dpi=130,
+                             squeeze=False)
+    vmax = max(float(np.max(w)) for w in weight_vectors) or 1.0
+    for ax, w, label in zip(axes.flat, weight_vectors, labels):
+        im = ax.imshow(np.asarray(w).reshape(shape), cmap="hot_r", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
+    fig.suptitle(title, fontsize=10)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)

@@ -1,19 +1,27 @@
-"""Datasets: MNIST and EMNIST letters (IDX files), class subsets and balanced samples."""
+"""Datasets: MNIST and EMNIST letters (IDX files), class subsets and balanced samples.
+
+Loaders return a :class:`Dataset` (uint8 images (N, 28, 28) in MNIST orientation, int64
+labels, class names, provenance note); see :mod:`bioplastic.data.datasets` for where files
+are looked up and how they are verified.
+"""
 import difflib
 
-from bioplastic.data.datasets import Dataset, load_emnist_letters, load_mnist, stratified_holdout
-from bioplastic.data.sampling import balanced_sample, class_indices, relabel, select_classes
+from bioplastic.data.datasets import Dataset, load_emnist_letters, load_mnist
+from bioplastic.data.sampling import balanced_sample, class_indices, relabel, select_classes, stratified_holdout
 from bioplastic.errors import ConfigError
 
 LOADERS = {"mnist": load_mnist, "emnist_letters": load_emnist_letters}
 
 
 def load_dataset(name: str, split: str = "train", **kwargs) -> Dataset:
-    if name not in LOADERS:
-        close = difflib.get_close_matches(str(name), list(LOADERS), n=1)
+    """Load a dataset by its config name ('mnist', 'emnist_letters'); ``kwargs`` go to its loader."""
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in LOADERS:
+        close = difflib.get_close_matches(key, list(LOADERS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown dataset {name!r}.{hint} Available: {', '.join(LOADERS)}.")
-    return LOADERS[name](split, **kwargs)
+        raise ConfigError(f"unknown dataset {name!r}.{hint} Available datasets: {', '.join(LOADERS)}; "
+                          "fix data.dataset in the config.")
+    return LOADERS[key](split, **kwargs)
 
 
 __all__ = ["Dataset", "load_dataset", "load_mnist", "load_emnist_letters", "select_classes", "balanced_sample",

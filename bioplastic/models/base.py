@@ -186,7 +186,9 @@ class NeuronModel:
                                    name=name or f"{self.name}*", dt=dt, codeobj_class=codeobj_class,
                                    **kwargs)
         for var, value in self.initial_values.items():
-            setattr(group, var, self.parameters.get(value, value) if isinstance(value, str) else value)
+            # Text such as "E_rest" or "b*v" is evaluated in the model's namespace, never in
+            # this function's locals (where e.g. `n` would shadow a gating variable n).
+            getattr(group, var).set_item(slice(None), value, namespace=group.namespace)
         return group
 
     def describe(self) -> str:

@@ -10,6 +10,7 @@ from bioplastic.errors import ConfigError
 
 STUDIES = {
     "supervised": "bioplastic.studies.supervised",
+    "pruning": "bioplastic.studies.pruning",
 }
 
 

@@ -37,7 +37,8 @@ def positive(config_value, unit, name):
 def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
     net = config["network"]
     plast = net["plasticity"]
-    rule = get_plasticity_rule(plast["rule"]).with_overrides(plast.get("parameters"), plast.get("trace_location"))
+    rule = get_plasticity_rule(plast["rule"]).with_overrides(plast.get("parameters"), plast.get("trace_location"),
+                                                             pruning=plast.get("pruning"))
     if int(net["n_per_class"]) < 1:
         raise ConfigError(f"network.n_per_class must be >= 1, got {net['n_per_class']}.")
     return NetworkSpec(
@@ -65,6 +66,17 @@ def protocol_durations(config: dict):
     if float(rest) < 0:
         raise ConfigError(f"protocol.rest_duration must be >= 0, got {proto['rest_duration']!r}.")
     return image, rest
+
+
+def load_split(config: dict, split: str, classes=None):
+    """The dataset split named by ``config["data"]``, optionally restricted to some classes."""
+    from bioplastic.data import load_dataset, select_classes
+    data = config["data"]
+    options = {"verify": data["verify"]}
+    if data["dataset"] == "emnist_letters":
+        options["holdout_per_class"] = int(data["holdout_per_class"])
+    dataset = load_dataset(data["dataset"], split, **options)
+    return select_classes(dataset, classes) if classes is not None else dataset
 
 
 def device_from_config(config: dict) -> DeviceConfig:

@@ -11,9 +11,9 @@ import numpy as np
 
 from bioplastic import plotting
 from bioplastic.config import variant_config
-from bioplastic.data import balanced_sample, load_dataset, relabel, select_classes
+from bioplastic.data import balanced_sample, relabel
 from bioplastic.results import write_json
-from bioplastic.studies.common import (device_from_config, evaluate_snapshots, protocol_durations,
+from bioplastic.studies.common import (device_from_config, evaluate_snapshots, load_split, protocol_durations,
                                        spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
@@ -33,9 +33,7 @@ def class_sets(config: dict, n_dataset_classes: int) -> list[list]:
 
 def prepare(config: dict, classes: list):
     """Everything checkable before computation: models, data, classes, sizes."""
-    data = config["data"]
-    train = select_classes(load_dataset(data["dataset"], "train"), classes)
-    test = select_classes(load_dataset(data["dataset"], "test"), classes)
+    train, test = load_split(config, "train", classes), load_split(config, "test", classes)
     spec = spec_from_config(config, len(classes))
     return spec, train, test
 
@@ -58,7 +56,8 @@ def train_and_test(task) -> dict:
     tested = evaluate_snapshots(spec, trained, test.images[test_idx], relabel(test.labels[test_idx], classes),
                                 image_duration=image_duration, batch_size=int(config["evaluation"]["batch_size"]),
                                 test_seed=int(config["evaluation"]["test_seed"]), label=label)
-    return {"variant": variant, "classes": classes, "seeds": seeds, "n_train_images": trained.n_images,
+    return {"variant": variant, "classes": classes, "seeds": seeds,
+            "class_names": [train.class_names[c] for c in classes], "n_train_images": trained.n_images,
             "accuracy": tested["accuracy"], "silent_fraction": tested["silent_fraction"],
             "train_wall_time_s": trained.wall_time_s, "eval_wall_time_s": tested["eval_wall_time_s"],
             "simulated_s": trained.simulated_s, "final_weights": trained.snapshots_w[-1]}
@@ -94,7 +93,7 @@ def summarize(results: list[dict]) -> dict:
 def run(config: dict, out_dir) -> dict:
     variant_names = list(config["variants"]) or ["default"]
     configs = {name: (variant_config(config, name) if config["variants"] else config) for name in variant_names}
-    n_dataset_classes = len(load_dataset(config["data"]["dataset"], "test").class_names)
+    n_dataset_classes = len(load_split(config, "test").class_names)
     tasks = []
     for name, cfg in configs.items():
         for classes in class_sets(cfg, n_dataset_classes):
@@ -107,7 +106,20 @@ def run(config: dict, out_dir) -> dict:
     for r in results:
         if r["classes"] == results[0]["classes"]:
             plotting.weight_grid(r["final_weights"][0], out_dir / f"weights_{r['variant']}.png",
-                                 n_per_class=int(config["network"]["n_per_class"]),
+                                 n_per_class=int(config["network"]["n_per_class"]), class_names=r["class_names"],
                                  title=f"{r['variant']}: input weights of each excitatory neuron "
                                        f"(seed {r['seeds'][0]}, after {r['n_train_images'][-1]} images)")
     return metrics
+
+
+def summary_text(metrics: dict) -> str:
+    """A few lines for the terminal: accuracy after the first checkpoint and at the end."""
+    lines = ["", "test accuracy, mean ± std over seeds (%):"]
+    for name, v in metrics["variants"].items():
+        n, mean, std = v["n_train_images"], v["accuracy_mean"], v["accuracy_std"]
+        first = 1 if len(n) > 1 else 0
+        overall = v["mean_over_curve_and_seeds"]
+        lines.append(f"  {name:<24} after {n[first]:>5} images: {mean[first]:5.1f} ± {std[first]:4.1f}   "
+                     f"after {n[-1]:>5}: {mean[-1]:5.1f} ± {std[-1]:4.1f}   over the curve: "
+                     f"{overall[0]:5.1f} ± {overall[1]:4.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""'Use it or lose it' regularisation (issue 7): activity to known, unknown and noise inputs.
+
+The supervised network is trained with and without pruning (variants). Afterwards, with
+plasticity off, four test sets of 28x28 images are presented and the excitatory spikes
+counted: (1) delta-correlated (white) noise, (2) Gaussian-filtered noise, (3) digits of
+the trained classes, (4) digits of classes never trained. Noise images are scaled to the
+mean pixel intensity of the training digits, so they carry the same input drive.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from bioplastic import plotting
+from bioplastic.config import variant_config
+from bioplastic.data import balanced_sample, relabel
+from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
+from bioplastic.results import write_json
+from bioplastic.studies.common import (device_from_config, load_split, protocol_durations, spec_from_config,
+                                       train_with_snapshots)
+from bioplastic.sweep import map_tasks
+
+EXTRA_DEFAULTS = {"pruning_study": {"untrained_classes": [5, 6, 7, 8, 9], "n_probe": 200, "noise_sigma_px": 2.0,
+                                    "probe_seed": 7}}
+TEST_SETS = ("white_noise", "filtered_noise", "trained_digits", "untrained_digits")
+
+
+def noise_images(n: int, mean_intensity: float, rng, sigma_px: float = 0.0) -> np.ndarray:
+    """Uniform white noise (sigma 0) or Gaussian-filtered noise, with the given mean pixel value."""
+    noise = rng.random((n, 28, 28))
+    if sigma_px > 0:
+        noise = np.stack([gaussian_filter(img, sigma_px) for img in noise])
+        noise -= noise.min(axis=(1, 2), keepdims=True)
+    noise *= mean_intensity / noise.mean(axis=(1, 2), keepdims=True)
+    return np.clip(noise, 0, 255).round().astype(np.uint8)
+
+
+def probe_sets(config: dict, train_images: np.ndarray) -> dict:
+    study = config["pruning_study"]
+    classes, n = config["data"]["classes"], int(study["n_probe"])
+    rng = np.random.default_rng(study["probe_seed"])
+    mean_intensity = float(train_images.mean())
+    trained = load_split(config, "test", classes)
+    untrained = load_split(config, "test", study["untrained_classes"])
+    return {"white_noise": noise_images(n, mean_intensity, rng),
+            "filtered_noise": noise_images(n, mean_intensity, rng, float(study["noise_sigma_px"])),
+            "trained_digits": trained.images[balanced_sample(trained, n, seed=study["probe_seed"], indices=True)],
+            "untrained_digits": untrained.images[balanced_sample(untrained, n, seed=study["probe_seed"],
+                                                                 indices=True)]}
+
+
+def train_and_probe(task) -> dict:
+    config, variant = task
+    data, classes = config["data"], config["data"]["classes"]
+    if set(classes) & set(config["pruning_study"]["untrained_classes"]):
+        from bioplastic.errors import ConfigError
+        raise ConfigError("pruning_study.untrained_classes must not overlap data.classes.")
+    train = load_split(config, "train", classes)
+    spec = spec_from_config(config, len(classes))
+    image_duration, rest_duration = protocol_durations(config)
+    seeds, n_train = list(config["seeds"]), int(data["n_train"])
+    orders = np.stack([balanced_sample(train, n_train, seed=s, indices=True) for s in seeds])
+    weights = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
+    trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
+                                   orders, relabel(train.labels[orders], classes), n_train, image_duration,
+                                   rest_duration, weights, label=variant)
+    final_w = trained.snapshots_w[-1]                                  # [copy, input, exc]
+    final_state = {k: v[-1] for k, v in trained.snapshots_state.items()}
+    probes = probe_sets(config, train.images)
+    counts, accuracy = {}, None
+    for name, images in probes.items():
+        spikes = TestSpikes(images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
+        c = evaluate_batched(spec, spikes, final_w, final_state, batch_size=int(config["evaluation"]["batch_size"]))
+        counts[name] = c.sum(axis=(1, 2))                              # total spikes per seed
+        if name == "trained_digits":
+            test = load_split(config, "test", classes)
+            idx = balanced_sample(test, len(images), seed=config["pruning_study"]["probe_seed"], indices=True)
+            truth = relabel(test.labels[idx], classes)
+            accuracy = (readout(c, spec.segments(), spec.n_classes) == truth[None]).mean(-1) * 100
+    prune_below = (spec.rule.pruning or {}).get("prune_below", 1e-3)
+    return {"variant": variant, "seeds": seeds, "counts": counts, "accuracy": accuracy,
+            "pruned_fraction": (final_w < prune_below).mean(axis=(1, 2)), "final_weights": final_w,
+            "n_probe": len(probes["white_noise"]), "train_wall_time_s": trained.wall_time_s}
+
+
+def run(config: dict, out_dir) -> dict:
+    names = list(config["variants"])
+    tasks = [(variant_config(config, name), name) for name in names]
+    for cfg, _ in tasks:
+        spec_from_config(cfg, len(cfg["data"]["classes"]))             # fail fast
+    results = map_tasks(train_and_probe, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
+    metrics = {"test_sets": list(TEST_SETS), "n_images_per_set": results[0]["n_probe"], "variants": {}}
+    for r in results:
+        metrics["variants"][r["variant"]] = {
+            "total_spikes_mean": {k: float(np.mean(v)) for k, v in r["counts"].items()},
+            "total_spikes_per_seed": {k: v for k, v in r["counts"].items()},
+            "trained_accuracy_mean": float(np.mean(r["accuracy"])), "trained_accuracy_per_seed": r["accuracy"],
+            "pruned_fraction_mean": float(np.mean(r["pruned_fraction"])), "train_wall_time_s": r["train_wall_time_s"]}
+    if len(results) == 2:
+        base, reg = (metrics["variants"][r["variant"]]["total_spikes_mean"] for r in results)
+        metrics["reduction_factor"] = {k: (base[k] / reg[k] if reg[k] else float("inf")) for k in TEST_SETS}
+    write_json(out_dir / "metrics.json", metrics)
+    (out_dir / "activity_table.md").write_text(markdown_table(metrics))
+    # The neuron whose weights are most structured (largest single weight) without regularisation.
+    neuron = int(np.argmax(results[0]["final_weights"][0].max(0)))
+    plotting.weight_comparison([r["final_weights"][0][:, neuron] for r in results],
+                               [r["variant"].replace("_", " ") for r in results], out_dir / "weights_one_neuron.png",
+                               title=f"Input weights of excitatory neuron {neuron} (seed {results[0]['seeds'][0]})")
+    return metrics
+
+
+def markdown_table(metrics: dict) -> str:
+    names = list(metrics["variants"])
+    lines = [f"| test set ({metrics['n_images_per_set']} images) | " + " | ".join(names) + " | reduction |",
+             "|---|" + "---:|" * (len(names) + 1)]
+    for key in metrics["test_sets"]:
+        values = [metrics["variants"][n]["total_spikes_mean"][key] for n in names]
+        factor = metrics.get("reduction_factor", {}).get(key)
+        lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(f"{v:.0f}" for v in values)
+                     + (f" | {factor:.1f}x |" if factor is not None else " | |"))
+    acc = " | ".join(f"{metrics['variants'][n]['trained_accuracy_mean']:.1f} %" for n in names)
+    lines.append(f"| accuracy on trained digits | {acc} | |")
+    pruned = " | ".join(f"{100 * metrics['variants'][n]['pruned_fraction_mean']:.1f} %" for n in names)
+    lines.append(f"| weights pruned | {pruned} | |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_text(metrics: dict) -> str:
+    return "\nexcitatory spikes per test set (mean over seeds):\n" + markdown_table(metrics)

@@ -1,0 +1,89 @@
+"""The command line: a real (tiny) experiment end to end, and bad input stopped early."""
+import json
+
+import numpy as np
+import pytest
+
+from bioplastic import cli
+from bioplastic.data.idx import write_idx
+from bioplastic.studies import supervised
+
+from conftest import REPO
+
+EXPERIMENT = str(REPO / "experiments" / "supervised_stdp_alltd.yaml")
+TINY = ["device.name=runtime", "device.target=numpy", "seeds=[0,1]", "data.n_train=24", "data.n_test=30",
+        "data.verify=false", "network.n_per_class=2", "protocol.eval_every=12", "protocol.image_duration=100 ms",
+        "protocol.rest_duration=50 ms", "supervised.random_class_sets=0", "network.plasticity.parameters.A_pre=0.02"]
+
+
+@pytest.fixture
+def bar_digits(tmp_path, monkeypatch):
+    """MNIST-format files whose 'digits' 0, 1, 2 are horizontal bands: easy to learn, fast to run."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data" / "mnist"
+    root.mkdir(parents=True)
+    for prefix, n in (("train", 120), ("t10k", 60)):
+        labels = np.arange(n) % 3
+        images = ((rng.random((n, 28, 28)) < 0.03) * 100).astype(np.uint8)
+        for k, c in enumerate(labels):
+            images[k, 3 + 9 * c: 9 + 9 * c, 4:24] = 255
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    monkeypatch.setenv("BIOPLASTIC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BIOPLASTIC_OFFLINE", "1")
+    return tmp_path
+
+
+def test_run_writes_complete_results(bar_digits, capsys):
+    out = bar_digits / "run"
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train_images"] == [0, 12, 24]
+    assert set(metrics["variants"]) == {"adaptive_threshold", "no_adaptive_threshold"}
+    assert len(metrics["accuracy_mean"]) == len(metrics["accuracy_std"]) == 3
+    assert metrics["accuracy_mean"][-1] >= 90            # bands are trivially separable once learned
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["status"] == "complete" and provenance["versions"]["brian2"].startswith("2.10")
+    for name in ("config.yaml", "learning_curve.png", "weights_adaptive_threshold.png"):
+        assert (out / name).stat().st_size > 0
+    assert "over the curve" in capsys.readouterr().out
+
+
+def test_interrupted_run_leaves_no_complete_looking_directory(bar_digits, monkeypatch):
+    def interrupted(config, out_dir):
+        (out_dir / "metrics.json").write_text("{}")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(supervised, "run", interrupted)
+    out = bar_digits / "run"
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 130
+    assert not out.exists()
+    partial = json.loads((bar_digits / "run.partial" / "provenance.json").read_text())
+    assert partial["status"] == "running"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("network.n_per_clas=3", "Did you mean 'n_per_class'"),
+    ("data.classes=[0,1,12]", "class 12 is not in mnist"),
+    ("network.excitatory.parameters.tau_m=0 ms", "tau_m must be > 0"),
+    ("network.excitatory.equations.v=dv/dt = (E_rest - v)/tau_m + I_ext : volt", "nconsistent units"),
+])
+def test_bad_input_fails_before_any_simulation(bar_digits, monkeypatch, capsys, override, message):
+    monkeypatch.setattr(supervised, "train_and_test", lambda task: pytest.fail("simulation started"))
+    out = bar_digits / "run"
+    assert cli.main(["run", EXPERIMENT, *TINY, override, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_corrupt_data_file_is_reported(bar_digits, capsys):
+    (bar_digits / "data" / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(b"not a gzip file")
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(bar_digits / "run")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_models_command_lists_and_describes(capsys):
+    assert cli.main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "adaptive_lif" in listing and "supervised" in listing
+    assert cli.main(["models", "adaptive_lif"]) == 0
+    assert "v > v_thresh + theta" in capsys.readouterr().out
