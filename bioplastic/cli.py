@@ -68,7 +68,13 @@ def main(argv=None) -> int:
     models = sub.add_parser("models", help="list models, or print one model's equations and parameters")
     models.add_argument("name", nargs="?")
     models.set_defaults(func=_models)
-    args = parser.parse_args(argv)
+    # key=value overrides may come before or after the options.
+    args, extra = parser.parse_known_args(argv)
+    stray = [item for item in extra if item.startswith("-") or "=" not in item or args.command != "run"]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
     try:
         return args.func(args)
     except BioplasticError as exc:

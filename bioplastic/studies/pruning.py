@@ -116,8 +116,8 @@ def markdown_table(metrics: dict) -> str:
     for key in metrics["test_sets"]:
         values = [metrics["variants"][n]["total_spikes_mean"][key] for n in names]
         factor = metrics.get("reduction_factor", {}).get(key)
-        lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(f"{v:.0f}" for v in values)
-                     + (f" | {factor:.1f}x |" if factor is not None else " | |"))
+        reduction = "" if factor is None else ("all silenced" if factor == float("inf") else f"{factor:.1f}x")
+        lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(f"{v:.0f}" for v in values) + f" | {reduction} |")
     acc = " | ".join(f"{metrics['variants'][n]['trained_accuracy_mean']:.1f} %" for n in names)
     lines.append(f"| accuracy on trained digits | {acc} | |")
     pruned = " | ".join(f"{100 * metrics['variants'][n]['pruned_fraction_mean']:.1f} %" for n in names)
