@@ -29,12 +29,12 @@ def make_spec(trace_location="neuron", n_per_class=3, **kw):
                        N_CLASSES, n_per_class, n_inputs=SIDE * SIDE, w_init_max=0.6, **kw)
 
 
-def train(spec, device, n_images=12, n_copies=2, seed=0):
+def train(spec, device, n_images=12, n_copies=2, seed=0, **network_options):
     pool, labels = bars(24, seed)
     orders = np.stack([np.random.default_rng([seed, c]).permutation(24)[:n_images] for c in range(n_copies)])
     weights = np.stack([spec.initial_weights(np.random.default_rng([seed, c, 1])) for c in range(n_copies)])
     return train_with_snapshots(spec, device, pool, orders, labels[orders], n_images // 2, 100 * ms, 50 * ms,
-                                weights)
+                                weights, **network_options)
 
 
 def class_band_weight(w):

@@ -47,6 +47,9 @@ class PlasticityRule:
     reference: str = ""
     #: "Use it or lose it": {"k_p": 0 or 1, "tau_prune": time, "prune_below": weight} or None.
     pruning: dict | None = None
+    #: Continual-learning protections: a per-synapse freeze mask ``plastic_w`` (0 = frozen) and
+    #: per-weight bounds ``[w_lo, w_hi]`` replace the global [0, w_max].
+    per_synapse_bounds: bool = False
 
     # --- code generation ---------------------------------------------------------------
     @property
@@ -71,6 +74,8 @@ class PlasticityRule:
     @property
     def synapse_model(self) -> str:
         model = "w : 1"
+        if self.per_synapse_bounds:
+            model += "\nplastic_w : 1\nw_lo : 1\nw_hi : 1"
         if self.trace_location == "synapse":
             model += ("\ndapre/dt = -apre/tau_pre : 1 (event-driven)"
                       "\ndapost/dt = -apost/tau_post : 1 (event-driven)")
@@ -97,19 +102,24 @@ class PlasticityRule:
             return ""
         return "w = w_effective\nt_s = t"
 
+    def _update(self, change: str) -> str:
+        if self.per_synapse_bounds:
+            return f"w = clip(w + plastic_w*learning*{change}, w_lo, w_hi)"
+        return f"w = clip(w + learning*{change}, 0, w_max)"
+
     @property
     def on_pre(self) -> str:
         """Plasticity at a presynaptic spike: depression by the postsynaptic trace."""
         if self.trace_location == "neuron":
-            return "w = clip(w + learning*A_post*stdp_trace_post, 0, w_max)"
-        return "w = clip(w + learning*A_post*apost, 0, w_max)\napre += 1"
+            return self._update("A_post*stdp_trace_post")
+        return self._update("A_post*apost") + "\napre += 1"
 
     @property
     def on_post(self) -> str:
         """Plasticity at a postsynaptic spike: A_pre times the presynaptic trace, signed."""
         if self.trace_location == "neuron":
-            return "w = clip(w + learning*ltp_sign_post*A_pre*stdp_trace_pre, 0, w_max)"
-        return "w = clip(w + learning*ltp_sign_post*A_pre*apre, 0, w_max)\napost += 1"
+            return self._update("ltp_sign_post*A_pre*stdp_trace_pre")
+        return self._update("ltp_sign_post*A_pre*apre") + "\napost += 1"
 
     def trace_decay(self, side: str, dt) -> float:
         """Factor by which a per-neuron trace decays in one step: exp(-dt/tau_pre or tau_post).
@@ -127,13 +137,15 @@ class PlasticityRule:
                                 name=f"{group.name}_trace_decay")
 
     def with_overrides(self, parameters: dict | None = None, trace_location: str | None = None,
-                       pruning: dict | None = None) -> "PlasticityRule":
+                       pruning: dict | None = None, per_synapse_bounds: bool | None = None) -> "PlasticityRule":
         params = resolve_parameters(self.parameters, parameters, model=self.name)
         if pruning:
             pruning = resolve_parameters(PRUNING_DEFAULTS, pruning, model=f"{self.name}.pruning")
             params = {**params, **pruning}
         rule = dataclasses.replace(self, parameters=params, trace_location=trace_location or self.trace_location,
-                                   pruning=pruning or self.pruning)
+                                   pruning=pruning or self.pruning,
+                                   per_synapse_bounds=self.per_synapse_bounds if per_synapse_bounds is None
+                                   else bool(per_synapse_bounds))
         return rule.validate()
 
     def validate(self) -> "PlasticityRule":

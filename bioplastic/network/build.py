@@ -90,15 +90,21 @@ def _excitatory_inhibitory(spec: NetworkSpec, n_copies: int, exc_equations: str,
 def normalize_weights(s_in: Synapses, total: float, period, name: str) -> None:
     """Scale each neuron's input weights to sum to ``total`` (Diehl & Cook 2015), once per ``period``.
 
-    The sum is a Brian2 summed variable. Its updater normally runs every time step (a pass
-    over all synapses per step); here it runs on a clock of ``period``, just before the
-    rescaling, so normalisation costs two passes per period instead.
+    The sums are Brian2 summed variables. Their updaters normally run every time step (a pass
+    over all synapses per step); here they run on a clock of ``period``, just before the
+    rescaling, so normalisation costs two or three passes per period instead. Frozen weights
+    (``plastic_w == 0``) keep their values: only the free ones are rescaled.
     """
-    updater = s_in.summed_updaters["w_total_post"]
-    updater._clock = brian2.Clock(dt=period, name=f"{name}_normalization_clock")
-    updater.when, updater.order = "start", 0
-    s_in.run_regularly("w = clip(w * w_norm_total / w_total_post, 0, w_max)", dt=period, when="start", order=1,
-                       name=f"{name}_normalize")
+    for target in s_in.summed_updaters:
+        updater = s_in.summed_updaters[target]
+        updater._clock = brian2.Clock(dt=period, name=f"{name}_{target}_clock")
+        updater.when, updater.order = "start", 0
+    if "w_free_post" in s_in.summed_updaters:
+        code = ("w = clip(w*(1 - plastic_w) + plastic_w*w*(w_norm_total - (w_total_post - w_free_post))"
+                "/clip(w_free_post, 1e-12, inf), w_lo, w_hi)")
+    else:
+        code = "w = clip(w * w_norm_total / w_total_post, 0, w_max)"
+    s_in.run_regularly(code, dt=period, when="start", order=1, name=f"{name}_normalize")
     s_in.namespace["w_norm_total"] = float(total)
 
 
@@ -136,12 +142,19 @@ def adaptive_variables(model: NeuronModel) -> list[str]:
 
 
 def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weights: np.ndarray, *,
-                           record_spikes: bool = False, name: str = "train") -> TrainingNetwork:
+                           record_spikes: bool = False, name: str = "train", initial_state: dict | None = None,
+                           synapse_state: dict | None = None, langevin_sigma: float = 0.0) -> TrainingNetwork:
     """Build the plastic network that runs a whole protocol in one ``run()``.
 
     ``initial_weights``: [copy, n_inputs, n_exc]. Snapshots of weights and adaptive
     thresholds are recorded at the protocol's snapshot times (evenly spaced).
+    ``initial_state``: excitatory variables to start from (e.g. ``theta`` after a first task);
+    ``synapse_state``: ``plastic_w``, ``w_lo``, ``w_hi`` arrays [copy, n_inputs, n_exc] for a
+    rule with per-synapse bounds; ``langevin_sigma``: weight noise per slot (Langevin phase).
     """
+    if (synapse_state or langevin_sigma) and not spec.rule.per_synapse_bounds:
+        raise ConfigError("freeze masks, per-weight bounds and Langevin noise need a rule with "
+                          "per_synapse_bounds=True.")
     n_copies, rule = protocol.n_copies, spec.rule
     functions = protocol.timed_arrays(name_prefix=f"{name}_")
     namespace = {**functions, **rule.parameters}
@@ -165,9 +178,10 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
                       dt=protocol.slot, when="start", name=f"{name}_input_schedule")
     inp.namespace["rate_dt"] = float(spec.max_rate * spec.dt)
 
+    normalizing = bool(spec.weight_normalization)
     exc_equations = "\n".join([
         "segment : integer (constant)", "copy : integer (constant)",
-        "w_total : 1" if spec.weight_normalization else "",
+        "w_total : 1" if normalizing else "", "w_free : 1" if normalizing and rule.per_synapse_bounds else "",
         "label_now = label_schedule(t, copy) : 1",
         "learning = learning_schedule(t) : 1 (shared)", rule.post_equations])
     exc, inh, s_ei, s_ie = _excitatory_inhibitory(spec, n_copies, exc_equations, rule.post_reset, namespace, name)
@@ -177,8 +191,12 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
 
     # `learning` in the rule's code resolves to the excitatory group's (Brian2 reads unsuffixed
     # names in synaptic code as postsynaptic variables).
-    s_in = Synapses(inp, exc, model=rule.synapse_model + (f"\nw_total_post = {rule.weight_variable} : 1 (summed)"
-                                                          if spec.weight_normalization else ""),
+    summed = ""
+    if normalizing:
+        summed = f"\nw_total_post = {rule.weight_variable} : 1 (summed)"
+        if rule.per_synapse_bounds:
+            summed += f"\nw_free_post = plastic_w*{rule.weight_variable} : 1 (summed)"
+    s_in = Synapses(inp, exc, model=rule.synapse_model + summed,
                     on_pre=f"{rule.before_transmission}\n{spec.excitatory.excitatory_input}_post += w\n{rule.on_pre}",
                     on_post=rule.on_post,
                     namespace=namespace, name=f"{name}_S_in", dt=spec.dt)
@@ -189,6 +207,18 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
         raise ConfigError(f"initial weights have shape {initial_weights.shape}, expected "
                           f"{(n_copies, spec.n_inputs, spec.n_exc)} (copies, inputs, excitatory neurons).")
     s_in.w = initial_weights.ravel()   # same order as (i, j): copy-major, then input, then neuron
+    if rule.per_synapse_bounds:
+        for var, default in (("plastic_w", 1.0), ("w_lo", 0.0), ("w_hi", float(rule.parameters["w_max"]))):
+            values = (synapse_state or {}).get(var)
+            setattr(s_in, var, default if values is None else np.broadcast_to(values, initial_weights.shape).ravel())
+        if langevin_sigma:
+            # Langevin phase: every weight update gets Gaussian noise, Delta w = F(w) + sigma*N(0,1),
+            # applied once per schedule slot to every plastic synapse while learning is on.
+            s_in.run_regularly("w = clip(w + plastic_w*learning*langevin_sigma*randn(), w_lo, w_hi)",
+                               dt=protocol.slot, when="end", name=f"{name}_langevin")
+            s_in.namespace["langevin_sigma"] = float(langevin_sigma)
+    for var, values in (initial_state or {}).items():
+        setattr(exc, var + "_", np.asarray(values, float).ravel())   # SI units, e.g. theta carried over
 
     if spec.weight_normalization:
         normalize_weights(s_in, spec.weight_normalization, protocol.slot, name)

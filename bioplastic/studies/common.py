@@ -94,11 +94,12 @@ class TrainingResult:
 
 def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarray, orders: np.ndarray,
                          labels: np.ndarray, eval_every: int, image_duration, rest_duration,
-                         initial_weights: np.ndarray, label: str = "train") -> TrainingResult:
+                         initial_weights: np.ndarray, label: str = "train", **network_options) -> TrainingResult:
     """Train ``len(orders)`` independent copies, one per seed, in ONE run, with snapshots.
 
     ``orders``: [copy, n_train] pool indices in presentation order; ``labels``: their
-    classes (0..n_classes-1, i.e. segment indices).
+    classes (0..n_classes-1, i.e. segment indices). ``network_options`` go to
+    :func:`build_training_network` (initial_state, synapse_state, langevin_sigma).
     """
     n_copies, n_train = orders.shape
     builder = ProtocolBuilder(pool, image_duration, rest_duration, n_copies=n_copies)
@@ -111,7 +112,7 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
     checkpoints = np.concatenate([[0], np.minimum(np.arange(eval_every, n_train + eval_every, eval_every), n_train)])
     started = time.time()
     with activated(device, label) as build_dir:
-        trained = build_training_network(spec, protocol, initial_weights)
+        trained = build_training_network(spec, protocol, initial_weights, **network_options)
         report = _tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s") if not device.standalone else True
         run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
         weights = trained.weight_snapshots()

@@ -68,11 +68,12 @@ def summarize(results: list[dict]) -> dict:
     for r in results:
         v = variants.setdefault(r["variant"], {"class_sets": []})
         acc = np.asarray(r["accuracy"])
+        trained = acc[:, 1:] if acc.shape[1] > 1 else acc     # "over the curve": after training began
         v["class_sets"].append({
             "classes": r["classes"], "n_train_images": r["n_train_images"],
             "accuracy_per_seed": {str(s): a for s, a in zip(r["seeds"], acc)},
             "accuracy_mean": acc.mean(0), "accuracy_std": acc.std(0),
-            "mean_over_curve_and_seeds": [acc.mean(), acc.std()],
+            "mean_over_curve_and_seeds": [trained.mean(), trained.std()],
             "silent_fraction_mean": np.asarray(r["silent_fraction"]).mean(0),
             "train_wall_time_s": r["train_wall_time_s"], "eval_wall_time_s": r["eval_wall_time_s"],
             "simulated_biological_time_s": r["simulated_s"]})

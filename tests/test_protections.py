@@ -1,0 +1,68 @@
+"""Continual-learning protections: frozen weights stay, bounded weights stay inside, quantiles per weight."""
+import dataclasses
+
+import numpy as np
+import pytest
+import brian2
+
+from bioplastic.devices import DeviceConfig
+from bioplastic.errors import ConfigError
+from bioplastic.protections import freeze_mask, quantile_bounds
+
+from test_network import make_spec, train
+
+
+def test_freeze_mask_global_and_per_neuron():
+    w = np.arange(24, dtype=float).reshape(1, 6, 4)           # [copy, input, neuron]
+    glob = freeze_mask(w, 0.25)
+    assert (glob == 0).sum() == 6 and np.all(w[glob == 0] >= 18)
+    per = freeze_mask(w, 0.5, scope="per_neuron")
+    assert np.all((per == 0).sum(axis=1) == 3)                 # 3 of 6 inputs of every neuron
+    assert np.all(per[0, 3:, :] == 0) and np.all(per[0, :3, :] == 1)
+    with pytest.raises(ConfigError, match="fraction must be in"):
+        freeze_mask(w, 1.5)
+
+
+def test_quantile_bounds_are_computed_per_weight_from_the_trajectory():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.1, 0.5], [0.9, 0.3]])
+    trajectory = centres + 0.05 * rng.standard_normal((4000, 2, 2))
+    lo, hi = quantile_bounds(trajectory, 0.25, 0.75)
+    np.testing.assert_allclose(lo, centres - 0.6745 * 0.05, atol=0.004)    # Gaussian quartiles
+    np.testing.assert_allclose(hi, centres + 0.6745 * 0.05, atol=0.004)
+    np.testing.assert_array_equal(lo[0, 1], np.quantile(trajectory[:, 0, 1], 0.25))
+    with pytest.raises(ConfigError):
+        quantile_bounds(trajectory, 0.9, 0.1)
+
+
+def protected_spec(**kw):
+    spec = make_spec(**kw)
+    return dataclasses.replace(spec, rule=spec.rule.with_overrides(per_synapse_bounds=True))
+
+
+def test_frozen_weights_never_change_while_others_do():
+    spec = protected_spec(weight_normalization=30.0)
+    w0 = spec.initial_weights(np.random.default_rng(0))
+    mask = freeze_mask(np.stack([w0, w0]), 0.3)
+    brian2.seed(2)
+    result = train(spec, DeviceConfig("runtime", target="numpy"),
+                   synapse_state={"plastic_w": mask})
+    w = result.snapshots_w                                      # [snapshot, copy, input, exc]
+    frozen = np.broadcast_to(mask == 0, w.shape)
+    initial = np.broadcast_to(w[0], w.shape)
+    np.testing.assert_array_equal(w[frozen], initial[frozen])
+    assert np.abs(w - initial)[~frozen].max() > 0.05
+
+
+def test_bounded_weights_never_leave_their_interval_even_with_langevin_noise():
+    spec = protected_spec()
+    rng = np.random.default_rng(1)
+    w0 = np.stack([spec.initial_weights(np.random.default_rng([0, c, 1])) for c in range(2)])   # as train() does
+    lo = np.clip(w0 - rng.uniform(0, 0.1, w0.shape), 0, None)
+    hi = w0 + rng.uniform(0, 0.1, w0.shape)
+    brian2.seed(4)
+    result = train(spec, DeviceConfig("runtime", target="numpy"), n_images=12,
+                   synapse_state={"w_lo": lo, "w_hi": hi}, langevin_sigma=0.05)
+    w = result.snapshots_w
+    assert np.all(w >= lo - 1e-12) and np.all(w <= hi + 1e-12)
+    assert np.mean(np.isclose(w[-1], lo) | np.isclose(w[-1], hi)) > 0.2     # the bounds were actually hit
