@@ -185,10 +185,19 @@ class NeuronModel:
                                    method=self.method, namespace=self.namespace(namespace),
                                    name=name or f"{self.name}*", dt=dt, codeobj_class=codeobj_class,
                                    **kwargs)
-        for var, value in self.initial_values.items():
-            # Text such as "E_rest" or "b*v" is evaluated in the model's namespace, never in
-            # this function's locals (where e.g. `n` would shadow a gating variable n).
-            getattr(group, var).set_item(slice(None), value, namespace=group.namespace)
+        try:
+            for var, value in self.initial_values.items():
+                # Text such as "E_rest" or "b*v" is evaluated in the model's namespace, never in
+                # this function's locals (where e.g. `n` would shadow a gating variable n).
+                getattr(group, var).set_item(slice(None), value, namespace=group.namespace)
+        except Exception as exc:
+            # A unit error in an equation line surfaces here first, as a puzzling error about
+            # an initial value; report the equation instead when it is the cause.
+            try:
+                group.equations.check_units(group, run_namespace={})
+            except DimensionMismatchError as unit_error:
+                raise unit_error from exc
+            raise
         return group
 
     def describe(self) -> str:
