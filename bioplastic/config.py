@@ -16,7 +16,7 @@ import yaml
 
 from bioplastic.errors import ConfigError
 
-FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning"}
+FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels"}
 
 NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
                    "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
@@ -43,6 +43,7 @@ COMMON_DEFAULTS = {
         "w_exc_inh": 10.4,
         "w_inh_exc": 17.0,
         "weight_normalization": None,
+        "teacher": {"rate": "0 Hz", "weight": 0.0},   # excitation of the label's segment while learning
         "lateral_inhibition": "all_but_self",
         "inhibition_radius": 0.0,
     },

@@ -19,15 +19,18 @@ from bioplastic.encoding import poisson_spike_trains
 from bioplastic.network.build import NetworkSpec, build_evaluation_network
 
 
-def readout(counts: np.ndarray, segments: np.ndarray, n_classes: int) -> np.ndarray:
+def readout(counts: np.ndarray, segments: np.ndarray, n_classes: int, among=None) -> np.ndarray:
     """Class with the largest summed spike count per presentation; -1 when silent.
 
-    ``counts``: [..., n_exc]; ``segments``: class of each excitatory neuron.
+    ``counts``: [..., n_exc]; ``segments``: class of each excitatory neuron. ``among``
+    restricts the answer to some classes (e.g. the digits of task 1 after task 2), reading
+    only their segments.
     """
-    per_class = np.zeros(counts.shape[:-1] + (n_classes,))
-    for c in range(n_classes):
-        per_class[..., c] = counts[..., segments == c].sum(-1)
-    pred = per_class.argmax(-1)
+    classes = np.arange(n_classes) if among is None else np.asarray(among)
+    per_class = np.zeros(counts.shape[:-1] + (len(classes),))
+    for k, c in enumerate(classes):
+        per_class[..., k] = counts[..., segments == c].sum(-1)
+    pred = classes[per_class.argmax(-1)]
     pred[per_class.max(-1) == 0] = -1
     return pred
 

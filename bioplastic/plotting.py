@@ -86,3 +86,31 @@ def weight_comparison(weight_vectors, labels, path: Path, *, title: str = "", sh
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
+    """Digit (task 1) and letter (task 2) accuracy during task 2, one panel per protection."""
+    panels = {title: name for title, name in panels.items() if name in metrics["variants"]} or \
+        {name: name for name in list(metrics["variants"])[:4]}
+    cols = min(len(panels), 4)
+    fig, axes = plt.subplots(1, cols, figsize=(3.6 * cols, 3.5), dpi=130, sharey=True, squeeze=False)
+    for ax, (title, name) in zip(axes.flat, panels.items()):
+        v = metrics["variants"][name]
+        x = np.asarray(v["n_letters_seen"])
+        for key, label, color in (("curve_digits", "digits (task 1)", PALETTE[0]),
+                                  ("curve_letters", "letters (task 2)", PALETTE[1])):
+            curves = np.asarray(v[key])
+            mean, std = curves.mean(0), curves.std(0)
+            ax.plot(x, mean, color=color, linewidth=2, label=label)
+            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+        ax.axhline(v["task1_digits"]["mean"], color=PALETTE[0], linestyle=":", linewidth=1,
+                   label="digits after task 1")
+        ax.set_title(f"{title}\n({name.replace('_', ' ')})", fontsize=9)
+        ax.set_xlabel("letter images trained (task 2)")
+        ax.set_ylim(0, 100)
+        _style(ax)
+    axes.flat[0].set_ylabel("test accuracy (%)")
+    axes.flat[0].legend(frameon=False, fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

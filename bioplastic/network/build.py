@@ -37,6 +37,11 @@ class NetworkSpec:
     w_exc_inh: float = 10.4
     w_inh_exc: float = 17.0
     weight_normalization: float | None = None    # per-neuron sum of input weights (Diehl & Cook: 78)
+    # Teacher: during training, neurons of the label's segment receive Poisson excitation
+    # (rate, conductance per spike); 0 Hz = off. Without it, segments of new classes cannot
+    # win against trained ones and never spike, so they never learn (continual learning).
+    teacher_rate: object = field(default_factory=lambda: 0 * Hz)
+    teacher_weight: float = 0.0
     lateral_inhibition: str = "all_but_self"     # "all_but_self" | "radius" | "none"
     inhibition_radius: float = 0.0
     sheet_width: int | None = None
@@ -186,6 +191,10 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
         "learning = learning_schedule(t) : 1 (shared)", rule.post_equations])
     exc, inh, s_ei, s_ie = _excitatory_inhibitory(spec, n_copies, exc_equations, rule.post_reset, namespace, name)
     rule.attach_traces(exc, "post", spec.dt)
+    if float(spec.teacher_rate) > 0 and spec.teacher_weight > 0:
+        exc.run_regularly(f"{spec.excitatory.excitatory_input} += teacher_weight * learning * "
+                          "int(label_now == segment) * int(rand() < teacher_p)", when="start", name=f"{name}_teacher")
+        exc.namespace.update(teacher_weight=float(spec.teacher_weight), teacher_p=float(spec.teacher_rate * spec.dt))
     exc.segment = np.tile(spec.segments(), n_copies)
     exc.copy = np.repeat(np.arange(n_copies), spec.n_exc)
 

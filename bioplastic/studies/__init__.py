@@ -11,6 +11,8 @@ from bioplastic.errors import ConfigError
 STUDIES = {
     "supervised": "bioplastic.studies.supervised",
     "pruning": "bioplastic.studies.pruning",
+    "neuron_models": "bioplastic.studies.neuron_models",
+    "forgetting": "bioplastic.studies.forgetting",
 }
 
 

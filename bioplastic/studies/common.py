@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import brian2
 import numpy as np
 from brian2 import Hz, ms
 from tqdm.auto import tqdm
@@ -47,6 +48,9 @@ def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
         max_rate=positive(net["max_rate"], Hz, "network.max_rate"), dt=positive(net["dt"], ms, "network.dt"),
         w_init_max=float(net["w_init_max"]), w_exc_inh=float(net["w_exc_inh"]), w_inh_exc=float(net["w_inh_exc"]),
         weight_normalization=_optional_positive(net["weight_normalization"], "network.weight_normalization"),
+        teacher_rate=check_unit(parse_quantity(net["teacher"]["rate"], name="network.teacher.rate"), Hz,
+                                name="network.teacher.rate"),
+        teacher_weight=float(net["teacher"]["weight"]),
         lateral_inhibition=net["lateral_inhibition"], inhibition_radius=float(net["inhibition_radius"]))
 
 
@@ -94,15 +98,20 @@ class TrainingResult:
 
 def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarray, orders: np.ndarray,
                          labels: np.ndarray, eval_every: int, image_duration, rest_duration,
-                         initial_weights: np.ndarray, label: str = "train", **network_options) -> TrainingResult:
+                         initial_weights: np.ndarray, label: str = "train", brian_seed: int = 0,
+                         **network_options) -> TrainingResult:
     """Train ``len(orders)`` independent copies, one per seed, in ONE run, with snapshots.
 
     ``orders``: [copy, n_train] pool indices in presentation order; ``labels``: their
-    classes (0..n_classes-1, i.e. segment indices). ``network_options`` go to
+    classes (0..n_classes-1, i.e. segment indices). ``brian_seed`` seeds Brian2's random
+    numbers (the Poisson input) for this run. ``network_options`` go to
     :func:`build_training_network` (initial_state, synapse_state, langevin_sigma).
     """
     n_copies, n_train = orders.shape
-    builder = ProtocolBuilder(pool, image_duration, rest_duration, n_copies=n_copies)
+    # The stimulus table holds only the images this protocol shows, not the whole dataset.
+    used, orders = np.unique(orders, return_inverse=True)
+    orders = orders.reshape(n_copies, n_train)
+    builder = ProtocolBuilder(pool[used], image_duration, rest_duration, n_copies=n_copies)
     builder.snapshot()
     for start in range(0, n_train, eval_every):
         stop = min(start + eval_every, n_train)
@@ -112,6 +121,7 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
     checkpoints = np.concatenate([[0], np.minimum(np.arange(eval_every, n_train + eval_every, eval_every), n_train)])
     started = time.time()
     with activated(device, label) as build_dir:
+        brian2.seed(int(brian_seed))   # Poisson input spikes: reproducible for a given seed and device
         trained = build_training_network(spec, protocol, initial_weights, **network_options)
         report = _tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s") if not device.standalone else True
         run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)

@@ -63,7 +63,7 @@ def train_and_probe(task) -> dict:
     weights = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, relabel(train.labels[orders], classes), n_train, image_duration,
-                                   rest_duration, weights, label=variant)
+                                   rest_duration, weights, label=variant, brian_seed=seeds[0])
     final_w = trained.snapshots_w[-1]                                  # [copy, input, exc]
     final_state = {k: v[-1] for k, v in trained.snapshots_state.items()}
     probes = probe_sets(config, train.images)

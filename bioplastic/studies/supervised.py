@@ -52,7 +52,7 @@ def train_and_test(task) -> dict:
     label = f"{variant} {classes}"
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, labels, int(config["protocol"]["eval_every"]), image_duration,
-                                   rest_duration, weights, label=label)
+                                   rest_duration, weights, label=label, brian_seed=seeds[0])
     tested = evaluate_snapshots(spec, trained, test.images[test_idx], relabel(test.labels[test_idx], classes),
                                 image_duration=image_duration, batch_size=int(config["evaluation"]["batch_size"]),
                                 test_seed=int(config["evaluation"]["test_seed"]), label=label)

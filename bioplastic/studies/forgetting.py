@@ -1,0 +1,189 @@
+"""Catastrophic forgetting: MNIST digits (task 1), then EMNIST letters (task 2).
+
+Architecture (say so wherever numbers are reported): ONE plastic layer of excitatory
+neurons on a 2-D sheet, supervised STDP + All-LTD, with one segment per class of both
+tasks (10 digit segments, then 26 letter segments). The reference used a convolutional
+SpykeTorch network with two S-layers (radii R1, R2); we reproduce its protocol and
+protections, not its architecture.
+
+Readout after task 2: digit test images are classified among the 10 digit segments only,
+letter test images among the 26 letter segments only; so "task 2 digits %" is how much of
+task 1 survives in the weights, as in the reference. Forgetting = digit accuracy after
+task 1 minus digit accuracy after task 2.
+
+Protections (per variant): lateral-inhibition radius on the sheet; freezing the largest
+weights after task 1 (globally or per neuron); Langevin ranges: after task 1, train on
+task 1 data with weight noise, record every weight's trajectory, and bound each weight to
+two quantiles of it during task 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bioplastic import plotting
+from bioplastic.config import variant_config
+from bioplastic.data import balanced_sample, load_dataset, relabel
+from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
+from bioplastic.protections import freeze_mask, quantile_bounds
+from bioplastic.results import write_json
+from bioplastic.studies.common import device_from_config, protocol_durations, spec_from_config, train_with_snapshots
+from bioplastic.sweep import map_tasks
+
+EXTRA_DEFAULTS = {"forgetting": {
+    "task1": {"dataset": "mnist", "classes": list(range(10)), "n_train": 2000, "n_test": 500},
+    "task2": {"dataset": "emnist_letters", "classes": list(range(26)), "n_train": 2600, "n_test": 520},
+    "eval_every": 520,
+    "freeze": {"fraction": 0.0, "scope": "global"},
+    "langevin": {"enabled": False, "n_images": 500, "sigma": 0.01, "record_every": 10, "quantiles": [0.25, 0.75]},
+}, "forgetting_report": {
+    "default_baseline": "global_inhibition",   # forgetting reduction is relative to this variant ...
+    "baselines": {},                           # ... or to the one named here for a variant
+    "panels": {},                              # panel title -> variant, for the 4-panel figure
+}}
+
+
+@dataclasses.dataclass
+class Task:
+    train: object                 # the Dataset of this task's classes
+    train_images: np.ndarray
+    train_labels: np.ndarray      # segment indices
+    test_images: np.ndarray
+    test_labels: np.ndarray       # segment indices
+    segments: list                # segments of this task's classes
+    note: str
+
+
+def load_task(config: dict, key: str, offset: int) -> Task:
+    section = config["forgetting"][key]
+    options = {"verify": config["data"]["verify"]}
+    if section["dataset"] == "emnist_letters":
+        options["holdout_per_class"] = int(config["data"]["holdout_per_class"])
+    from bioplastic.data import select_classes
+    train = select_classes(load_dataset(section["dataset"], "train", **options), section["classes"])
+    test = select_classes(load_dataset(section["dataset"], "test", **options), section["classes"])
+    classes = [int(c) for c in section["classes"]]
+    test_idx = balanced_sample(test, int(section["n_test"]), seed=int(config["evaluation"]["test_seed"]), indices=True)
+    return Task(train, train.images.reshape(len(train.images), -1), offset + relabel(train.labels, classes),
+                test.images[test_idx], offset + relabel(test.labels[test_idx], classes),
+                list(range(offset, offset + len(classes))), test.note)
+
+
+def seeded_orders(task: Task, n: int, seeds, salt: int) -> np.ndarray:
+    """Balanced presentation orders, one per seed; ``salt`` keeps the phases' samples distinct."""
+    return np.stack([balanced_sample(task.train, n, seed=int(s) * 1000 + salt, indices=True) for s in seeds])
+
+
+def accuracy(spec, weights, states, task: Task, config, image_duration) -> np.ndarray:
+    """[set, copy] accuracy on a task's test images, reading out among its own segments."""
+    n_sets, n_copies = weights.shape[:2]
+    spikes = TestSpikes(task.test_images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
+    flat_w = weights.reshape((n_sets * n_copies,) + weights.shape[2:])
+    flat_s = {k: v.reshape(n_sets * n_copies, -1) for k, v in states.items()}
+    with tqdm(total=len(flat_w) * len(task.test_images), desc="evaluating", unit="img", leave=False,
+              mininterval=2) as bar:
+        counts = evaluate_batched(spec, spikes, flat_w, flat_s, batch_size=int(config["evaluation"]["batch_size"]),
+                                  progress=bar)
+    pred = readout(counts, spec.segments(), spec.n_classes, among=task.segments)
+    return ((pred == task.test_labels[None]).mean(-1) * 100).reshape(n_sets, n_copies)
+
+
+def run_variant(task_args) -> dict:
+    config, variant = task_args
+    study = config["forgetting"]
+    digits, letters = load_task(config, "task1", 0), load_task(config, "task2", len(study["task1"]["classes"]))
+    n_classes = len(digits.segments) + len(letters.segments)
+    spec = spec_from_config(config, n_classes)
+    spec = dataclasses.replace(spec, rule=spec.rule.with_overrides(per_synapse_bounds=True))
+    device = device_from_config(config)
+    image_duration, rest_duration = protocol_durations(config)
+    seeds = list(config["seeds"])
+    n1, n2 = int(study["task1"]["n_train"]), int(study["task2"]["n_train"])
+    w0 = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
+
+    # Task 1: digits.
+    order1 = seeded_orders(digits, n1, seeds, salt=1)
+    t1 = train_with_snapshots(spec, device, digits.train_images, order1, digits.train_labels[order1], n1,
+                              image_duration, rest_duration, w0, label=f"{variant} task 1", brian_seed=seeds[0] * 10 + 1)
+    w1, s1 = t1.snapshots_w[-1], {k: v[-1] for k, v in t1.snapshots_state.items()}
+    task1_digits = accuracy(spec, w1[None], {k: v[None] for k, v in s1.items()}, digits, config, image_duration)[0]
+
+    # Protections computed from the task 1 result.
+    synapse_state, notes = {}, []
+    freeze = study["freeze"]
+    if float(freeze["fraction"]) > 0:
+        synapse_state["plastic_w"] = freeze_mask(w1, float(freeze["fraction"]), freeze["scope"])
+        notes.append(f"froze the largest {100 * float(freeze['fraction']):.0f} % of weights ({freeze['scope']})")
+    langevin = study["langevin"]
+    if langevin["enabled"]:
+        n_l, every = int(langevin["n_images"]), int(langevin["record_every"])
+        order_l = seeded_orders(digits, n_l, seeds, salt=2)
+        tl = train_with_snapshots(spec, device, digits.train_images, order_l, digits.train_labels[order_l], every,
+                                  image_duration, rest_duration, w1, label=f"{variant} Langevin",
+                                  initial_state=s1, langevin_sigma=float(langevin["sigma"]),
+                                  brian_seed=seeds[0] * 10 + 2)
+        lo, hi = quantile_bounds(tl.snapshots_w[1:], *map(float, langevin["quantiles"]))
+        synapse_state.update(w_lo=lo, w_hi=hi)
+        notes.append(f"Langevin ranges: {n_l} noisy task-1 images (sigma {langevin['sigma']}), {len(tl.snapshots_w) - 1} "
+                     f"samples per weight, quantiles {langevin['quantiles']}; mean range "
+                     f"{float(np.mean(hi - lo)):.4f}")
+        w1 = np.clip(w1, lo, hi)
+
+    # Task 2: letters, with snapshots for the curve.
+    order2 = seeded_orders(letters, n2, seeds, salt=3)
+    t2 = train_with_snapshots(spec, device, letters.train_images, order2, letters.train_labels[order2],
+                              int(study["eval_every"]), image_duration, rest_duration, w1, label=f"{variant} task 2",
+                              initial_state=s1, synapse_state=synapse_state, brian_seed=seeds[0] * 10 + 3)
+    curve_digits = accuracy(spec, t2.snapshots_w, t2.snapshots_state, digits, config, image_duration)
+    curve_letters = accuracy(spec, t2.snapshots_w, t2.snapshots_state, letters, config, image_duration)
+    return {"variant": variant, "seeds": seeds, "task1_digits": task1_digits, "n_letters_seen": t2.n_images,
+            "curve_digits": curve_digits.T, "curve_letters": curve_letters.T,     # [copy, snapshot]
+            "task2_digits": curve_digits[-1], "task2_letters": curve_letters[-1],
+            "forgetting": task1_digits - curve_digits[-1], "notes": notes, "letters_note": letters.note,
+            "wall_time_s": t1.wall_time_s + t2.wall_time_s}
+
+
+def run(config: dict, out_dir) -> dict:
+    names = list(config["variants"])
+    tasks = [(variant_config(config, name), name) for name in names]
+    for cfg, _ in tasks:
+        spec_from_config(cfg, 36)            # fail fast on bad models or parameters
+        load_task(cfg, "task1", 0), load_task(cfg, "task2", 10)
+    results = map_tasks(run_variant, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
+    metrics = {"architecture": "single plastic layer, one segment per class of both tasks (see docstring)",
+               "letters_test_set": results[0]["letters_note"], "variants": {}}
+    for r in results:
+        metrics["variants"][r["variant"]] = {
+            key: {"mean": float(np.mean(r[key])), "std": float(np.std(r[key])), "per_seed": r[key]}
+            for key in ("task1_digits", "task2_letters", "task2_digits", "forgetting")}
+        metrics["variants"][r["variant"]].update(
+            n_letters_seen=r["n_letters_seen"], curve_digits=r["curve_digits"], curve_letters=r["curve_letters"],
+            notes=r["notes"], wall_time_s=r["wall_time_s"])
+    baselines = config["forgetting_report"]
+    for name, v in metrics["variants"].items():
+        base = metrics["variants"].get(baselines["baselines"].get(name, baselines["default_baseline"]))
+        if base and base is not v and v["forgetting"]["mean"] > 0 and base["forgetting"]["mean"] > 0:
+            v["forgetting_reduction_vs_baseline"] = base["forgetting"]["mean"] / v["forgetting"]["mean"]
+    write_json(out_dir / "metrics.json", metrics)
+    (out_dir / "tables.md").write_text(tables_markdown(metrics))
+    plotting.forgetting_panels(metrics, config["forgetting_report"]["panels"], out_dir / "forgetting.png")
+    return metrics
+
+
+def tables_markdown(metrics: dict) -> str:
+    def cell(v, key):
+        return f"{v[key]['mean']:.1f} ± {v[key]['std']:.1f}"
+    lines = [f"Architecture: {metrics['architecture']}. Letters test set: {metrics['letters_test_set']}.", "",
+             "| variant | task 1 digits % | task 2 letters % | task 2 digits % | forgetting (points) | reduction |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, v in metrics["variants"].items():
+        factor = v.get("forgetting_reduction_vs_baseline")
+        lines.append(f"| {name} | {cell(v, 'task1_digits')} | {cell(v, 'task2_letters')} | {cell(v, 'task2_digits')} "
+                     f"| {cell(v, 'forgetting')} | {'' if factor is None else f'{factor:.2f}x'} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_text(metrics: dict) -> str:
+    return "\n" + tables_markdown(metrics)

@@ -1,0 +1,70 @@
+"""A small forgetting study on synthetic digits and letters, end to end through the CLI."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from bioplastic import cli
+from bioplastic.data.idx import write_idx
+
+from conftest import REPO
+
+
+def bands(n, n_classes, rng):
+    labels = np.arange(n) % n_classes
+    images = ((rng.random((n, 28, 28)) < 0.03) * 100).astype(np.uint8)
+    for k, c in enumerate(labels):
+        images[k, 2 + 8 * c: 8 + 8 * c, 4:24] = 255
+    return images, labels
+
+
+@pytest.fixture
+def synthetic_tasks(tmp_path, monkeypatch):
+    """Digits 0-2 are horizontal bands; letters a-c vertical bands (stored transposed, as EMNIST is)."""
+    rng = np.random.default_rng(0)
+    mnist, emnist = tmp_path / "data" / "mnist", tmp_path / "data" / "emnist-letters"
+    mnist.mkdir(parents=True), emnist.mkdir(parents=True)
+    for prefix, n in (("train", 90), ("t10k", 60)):
+        images, labels = bands(n, 3, rng)
+        write_idx(mnist / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(mnist / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+    images, labels = bands(26 * 24, 3, rng)        # horizontal in the file: vertical once loaded
+    letters = np.arange(26 * 24) % 26                    # 26 letters; only a, b, c are used
+    images = np.where((letters < 3)[:, None, None], images, 0).astype(np.uint8)
+    write_idx(emnist / "emnist-letters-train-images-idx3-ubyte.gz", images)
+    write_idx(emnist / "emnist-letters-train-labels-idx1-ubyte.gz", (letters + 1).astype(np.uint8))
+    monkeypatch.setenv("BIOPLASTIC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BIOPLASTIC_OFFLINE", "1")
+    return tmp_path
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
+    config = yaml.safe_load((REPO / "experiments" / "forgetting_mnist_emnist.yaml").read_text())
+    config["variants"] = {k: config["variants"][k] for k in ("global_inhibition", "freeze_50_global",
+                                                             "langevin_q1_q3")}
+    config["forgetting_report"]["baselines"] = {}
+    config["quick"] = {}
+    path = synthetic_tasks / "exp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = synthetic_tasks / "run"
+    args = ["run", str(path), "--out", str(out), "device.name=runtime", "device.target=numpy", "seeds=[0]",
+            "data.verify=false", "data.holdout_per_class=4", "network.n_per_class=2",
+            "forgetting.task1.classes=[0,1,2]", "forgetting.task1.n_train=18", "forgetting.task1.n_test=30",
+            "forgetting.task2.classes=[0,1,2]", "forgetting.task2.n_train=36", "forgetting.task2.n_test=12",
+            "forgetting.eval_every=18", "forgetting.langevin.n_images=6", "forgetting.langevin.record_every=2",
+            "protocol.image_duration=100 ms", "protocol.rest_duration=50 ms",
+            "network.plasticity.parameters.A_pre=0.05"]
+    assert cli.main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name, v in metrics["variants"].items():
+        assert v["task1_digits"]["mean"] >= 90, name          # bands are learned in task 1
+        assert v["n_letters_seen"] == [0, 18, 36]
+        assert v["forgetting"]["mean"] == pytest.approx(v["task1_digits"]["mean"] - v["task2_digits"]["mean"])
+    frozen = metrics["variants"]["freeze_50_global"]
+    assert frozen["task2_digits"]["mean"] >= frozen["task1_digits"]["mean"] - 10   # frozen weights keep task 1
+    assert "Langevin ranges" in metrics["variants"]["langevin_q1_q3"]["notes"][0]
+    table = (out / "tables.md").read_text()
+    assert "| freeze_50_global |" in table and "hold-out" in table
+    assert (out / "forgetting.png").stat().st_size > 0
