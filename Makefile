@@ -38,7 +38,7 @@ run: venv
 	$(VENV)/bin/bioplastic run experiments/supervised_stdp_alltd.yaml --quick $(RUN_ARGS)
 
 test: venv
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(TEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests notebooks --nbmake $(TEST_ARGS)
 
 test-slow: venv
 	$(PY) -m pytest -m slow $(TEST_ARGS)

@@ -7,7 +7,25 @@ dask-jobqueue on SLURM/PBS (see README).
 """
 from __future__ import annotations
 
+import traceback
 from typing import Callable, Sequence
+
+from bioplastic.errors import BioplasticError
+
+
+class TaskError(RuntimeError):
+    """A task failed on a Dask worker; carries the worker's traceback as text (always picklable)."""
+
+
+def _portable(function: Callable) -> Callable:
+    def run(task):
+        try:
+            return function(task)
+        except Exception as exc:
+            if isinstance(exc, BioplasticError):
+                raise type(exc)(str(exc)) from None
+            raise TaskError(f"task failed on a worker: {exc!r}\n{traceback.format_exc()}") from None
+    return run
 
 
 def map_tasks(function: Callable, tasks: Sequence, *, workers: int = 1, scheduler: str | None = None) -> list:
@@ -22,7 +40,7 @@ def map_tasks(function: Callable, tasks: Sequence, *, workers: int = 1, schedule
                                dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = client.map(function, tasks, pure=False)
+        futures = client.map(_portable(function), tasks, pure=False)
         return client.gather(futures)
     finally:
         client.close()

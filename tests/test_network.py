@@ -108,3 +108,12 @@ def test_runtime_and_cpp_standalone_agree_statistically(tmp_path):
         scores[name] = np.array([class_band_weight(w) for w in result.snapshots_w[-1]])
     assert scores["runtime"].min() > 0.2 and scores["cpp_standalone"].min() > 0.2
     assert abs(scores["runtime"].mean() - scores["cpp_standalone"].mean()) < 0.1
+
+
+def test_network_without_lateral_inhibition_trains_and_evaluates():
+    spec = make_spec(lateral_inhibition="none")
+    brian2.seed(5)
+    result = train(spec, DeviceConfig("runtime", target="numpy"))
+    spikes = TestSpikes(bars(3)[0], spec, 100 * ms, seed=1)
+    counts = evaluate_batched(spec, spikes, result.snapshots_w[-1, :1], {"theta": result.snapshots_state["theta"][-1, :1]})
+    assert counts.shape == (1, 3, spec.n_exc) and counts.sum() > 0

@@ -83,12 +83,13 @@ def _excitatory_inhibitory(spec: NetworkSpec, n_copies: int, exc_equations: str,
     i, j = topology.replicate(*topology.one_to_one(spec.n_exc), spec.n_exc, spec.n_exc, n_copies)
     s_ei.connect(i=i, j=j)
     # ... which inhibits all other excitatory neurons (or those within a radius on the sheet).
+    li, lj = spec.lateral_pairs()
+    if not len(li):                     # R = 0 or "none": no lateral inhibition at all
+        return exc, inh, s_ei, None
     s_ie = Synapses(inh, exc, on_pre=f"{spec.excitatory.inhibitory_input}_post += w_inh_exc",
                     namespace={"w_inh_exc": spec.w_inh_exc}, name=f"{name}_S_ie", dt=spec.dt)
-    li, lj = spec.lateral_pairs()
-    if len(li):
-        i, j = topology.replicate(li, lj, spec.n_exc, spec.n_exc, n_copies)
-        s_ie.connect(i=i, j=j)
+    i, j = topology.replicate(li, lj, spec.n_exc, spec.n_exc, n_copies)
+    s_ie.connect(i=i, j=j)
     return exc, inh, s_ei, s_ie
 
 
@@ -232,7 +233,7 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
     if spec.weight_normalization:
         normalize_weights(s_in, spec.weight_normalization, protocol.slot, name)
 
-    objects = [inp, exc, inh, s_in, s_ei, s_ie]
+    objects = [obj for obj in (inp, exc, inh, s_in, s_ei, s_ie) if obj is not None]
     weight_monitor = state_monitor = spike_monitor = None
     period = None
     if protocol.snapshot_slots:
@@ -292,4 +293,5 @@ def build_evaluation_network(spec: NetworkSpec, n_copies: int, input_neurons: np
         # Trailing underscore: values in SI units, as the snapshots store them.
         setattr(exc, var + "_", np.broadcast_to(np.asarray(values, float), (n_copies, spec.n_exc)).ravel())
     counter = SpikeMonitor(exc, record=False, name=f"{name}_counter")
-    return EvaluationNetwork(Network(gen, exc, inh, s_in, s_ei, s_ie, counter), spec, n_copies, s_in, exc, counter)
+    objects = [obj for obj in (gen, exc, inh, s_in, s_ei, s_ie, counter) if obj is not None]
+    return EvaluationNetwork(Network(*objects), spec, n_copies, s_in, exc, counter)
