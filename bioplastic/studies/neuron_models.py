@@ -281,7 +281,7 @@ def plot_family(family: str, raws: dict, models: dict, path) -> None:
     height = fig.get_size_inches()[1]
     fig.suptitle(f"{FAMILY_TITLES.get(family, family)}: step responses and f-I curves (dt "
                  f"{float(raws[names[0]]['dt'] / ms):g} ms)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.2 / height))
     fig.savefig(path)
     plt.close(fig)
 
