@@ -138,7 +138,7 @@ class NeuronModel:
                 if not (isinstance(refractory, str) and not refractory[:1].isdigit()) else refractory
         if initial_values:
             changes["initial_values"] = {**self.initial_values,
-                                         **{k: parse_quantity(v, name=f"{self.name}.initial_values.{k}")
+                                         **{k: _initial_value(v, f"{self.name}.initial_values.{k}")
                                             for k, v in initial_values.items()}}
         if method is not None:
             changes["method"] = method
@@ -205,8 +205,16 @@ class NeuronModel:
         return (f"{self.name}: {self.description}\n"
                 + (f"  reference: {self.reference}\n" if self.reference else "")
                 + "  equations:\n" + "\n".join("    " + line for line in _equation_lines(self.equations))
-                + f"\n  threshold: {self.threshold}\n  reset: {self.reset.strip() or '-'}"
+                + f"\n  threshold: {self.threshold}\n  reset: "
+                + ("\n         ".join(line.strip() for line in self.reset.strip().splitlines()) or "-")
                 + f"\n  refractory: {self.refractory}\n  method: {self.method}\n  parameters:\n{params}\n")
+
+
+def _initial_value(value, name: str):
+    """A quantity ("-65 mV") or an expression of the model's symbols ("b*v", "E_rest")."""
+    if isinstance(value, str) and not re.match(r"\s*[-+]?(\d|\.\d)", value):
+        return value            # an expression: evaluated by Brian2 in the model's namespace
+    return parse_quantity(value, name=name)
 
 
 def check_equations(equations: str, model: str) -> None:
