@@ -114,7 +114,7 @@ def plain_brian2_loop(images, n_exc: int, max_rate=63.75 * Hz) -> dict:
     return {"s_per_image": (time.perf_counter() - started) / len(images)}
 
 
-def evaluation(spec, images) -> dict:
+def evaluation(spec, images, batch_size: int = 50) -> dict:
     """Seconds per test image: one after another vs batched copies, on the same spike trains."""
     brian2.set_device("runtime")
     brian2.prefs.codegen.target = "cython"
@@ -125,10 +125,12 @@ def evaluation(spec, images) -> dict:
     t0 = time.perf_counter()
     sequential = evaluate_sequential(spec, spikes, weights)
     t1 = time.perf_counter()
-    batched = evaluate_batched(spec, spikes, weights[None], batch_size=len(images))[0]
+    batched = evaluate_batched(spec, spikes, weights[None], batch_size=batch_size)[0]
     t2 = time.perf_counter()
     return {"sequential_s_per_image": (t1 - t0) / len(images), "batched_s_per_image": (t2 - t1) / len(images),
-            "speedup": (t1 - t0) / (t2 - t1), "total_spikes_sequential": int(sequential.sum()),
+            "speedup": (t1 - t0) / (t2 - t1), "batch_size": batch_size,
+            "same_predictions": bool((sequential.argmax(1) == batched.argmax(1)).mean() > 0.95),
+            "total_spikes_sequential": int(sequential.sum()),
             "total_spikes_batched": int(batched.sum())}
 
 
