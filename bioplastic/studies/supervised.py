@@ -11,7 +11,7 @@ import numpy as np
 
 from bioplastic import plotting
 from bioplastic.config import variant_config
-from bioplastic.data import balanced_sample, relabel
+from bioplastic.data import balanced_sample, class_indices, relabel
 from bioplastic.results import write_json
 from bioplastic.studies.common import (device_from_config, evaluate_snapshots, load_split, protocol_durations,
                                        spec_from_config, train_with_snapshots)
@@ -35,13 +35,13 @@ def prepare(config: dict, classes: list):
     """Everything checkable before computation: models, data, classes, sizes."""
     train, test = load_split(config, "train", classes), load_split(config, "test", classes)
     spec = spec_from_config(config, len(classes))
-    return spec, train, test
+    return spec, train, test, class_indices(train, classes)   # names such as "a" -> indices
 
 
 def train_and_test(task) -> dict:
     """One (variant, class set): all seeds trained together, every snapshot evaluated."""
     config, variant, classes = task
-    spec, train, test = prepare(config, classes)
+    spec, train, test, classes = prepare(config, classes)
     image_duration, rest_duration = protocol_durations(config)
     seeds = list(config["seeds"])
     n_train, n_test = int(config["data"]["n_train"]), int(config["data"]["n_test"])
