@@ -48,8 +48,9 @@ def mnist_like_images(n: int, rng: np.random.Generator, target_spikes: float = 2
             d2 = (xx - x0 - s * (x1 - x0)) ** 2 + (yy - y0 - s * (y1 - y0)) ** 2
             images[k] = np.maximum(images[k], np.exp(-d2 / 2.0))
     full_pixels = target_spikes / (63.75 * 0.35)
-    images *= full_pixels / images.reshape(n, -1).sum(1)[:, None, None]
-    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8).reshape(n, -1)
+    for _ in range(20):        # scale to the target drive; repeat because clipping at white loses some
+        images = np.clip(images * full_pixels / images.reshape(n, -1).sum(1)[:, None, None], 0, 1)
+    return (images * 255).round().astype(np.uint8).reshape(n, -1)
 
 
 def make_spec(n_exc: int, max_rate=63.75 * Hz) -> NetworkSpec:
