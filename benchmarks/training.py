@@ -141,7 +141,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--plain-images", type=int, default=10, help="images for the plain Brian2 loop")
     parser.add_argument("--test-images", type=int, default=200)
     parser.add_argument("--scaling", action="store_true", help="also 100/400/1600/6400 neurons and input rates")
-    parser.add_argument("--json", default="benchmarks/results.json")
+    parser.add_argument("--json", default="benchmarks/measured/latest.json")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     images = mnist_like_images(max(args.images, args.test_images), rng)
