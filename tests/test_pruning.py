@@ -68,3 +68,14 @@ def test_bad_pruning_parameters():
         get_plasticity_rule("stdp").with_overrides(pruning={"tau_prune": "0 ms"})
     with pytest.raises(ModelError, match="Did you mean 'tau_prune'"):
         get_plasticity_rule("stdp").with_overrides(pruning={"tau_prun": "10 ms"})
+
+
+def test_pruning_on_runtime_cython_is_refused_with_the_way_out():
+    from bioplastic.config import load_config, variant_config
+    from bioplastic.errors import ConfigError
+    from bioplastic.studies.common import device_from_config
+    from conftest import REPO
+    config = load_config(REPO / "experiments" / "use_it_or_lose_it.yaml", ["device.name=runtime"])
+    config = variant_config(config, "tau_15s")
+    with pytest.raises(ConfigError, match="cpp_standalone"):
+        device_from_config(config)

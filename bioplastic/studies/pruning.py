@@ -35,18 +35,21 @@ def noise_images(n: int, mean_intensity: float, rng, sigma_px: float = 0.0) -> n
     return np.clip(noise, 0, 255).round().astype(np.uint8)
 
 
-def probe_sets(config: dict, train_images: np.ndarray) -> dict:
+def probe_sets(config: dict, train_images: np.ndarray):
+    """The four test sets, and the labels of the trained digits (segment indices)."""
     study = config["pruning_study"]
     classes, n = config["data"]["classes"], int(study["n_probe"])
     rng = np.random.default_rng(study["probe_seed"])
     mean_intensity = float(train_images.mean())
     trained = load_split(config, "test", classes)
     untrained = load_split(config, "test", study["untrained_classes"])
-    return {"white_noise": noise_images(n, mean_intensity, rng),
+    known = balanced_sample(trained, n, seed=study["probe_seed"], indices=True)
+    sets = {"white_noise": noise_images(n, mean_intensity, rng),
             "filtered_noise": noise_images(n, mean_intensity, rng, float(study["noise_sigma_px"])),
-            "trained_digits": trained.images[balanced_sample(trained, n, seed=study["probe_seed"], indices=True)],
+            "trained_digits": trained.images[known],
             "untrained_digits": untrained.images[balanced_sample(untrained, n, seed=study["probe_seed"],
                                                                  indices=True)]}
+    return sets, relabel(trained.labels[known], classes)
 
 
 def train_and_probe(task) -> dict:
@@ -66,17 +69,14 @@ def train_and_probe(task) -> dict:
                                    rest_duration, weights, label=variant, brian_seed=seeds[0])
     final_w = trained.snapshots_w[-1]                                  # [copy, input, exc]
     final_state = {k: v[-1] for k, v in trained.snapshots_state.items()}
-    probes = probe_sets(config, train.images)
+    probes, known_labels = probe_sets(config, train.images)
     counts, accuracy = {}, None
     for name, images in probes.items():
         spikes = TestSpikes(images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
         c = evaluate_batched(spec, spikes, final_w, final_state, batch_size=int(config["evaluation"]["batch_size"]))
         counts[name] = c.sum(axis=(1, 2))                              # total spikes per seed
         if name == "trained_digits":
-            test = load_split(config, "test", classes)
-            idx = balanced_sample(test, len(images), seed=config["pruning_study"]["probe_seed"], indices=True)
-            truth = relabel(test.labels[idx], classes)
-            accuracy = (readout(c, spec.segments(), spec.n_classes) == truth[None]).mean(-1) * 100
+            accuracy = (readout(c, spec.segments(), spec.n_classes) == known_labels[None]).mean(-1) * 100
     prune_below = (spec.rule.pruning or {}).get("prune_below", 1e-3)
     return {"variant": variant, "seeds": seeds, "counts": counts, "accuracy": accuracy,
             "pruned_fraction": (final_w < prune_below).mean(axis=(1, 2)), "final_weights": final_w,
