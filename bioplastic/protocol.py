@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Quantity, TimedArray, ms, second
+from brian2 import Quantity, TimedArray, ms
 
 from bioplastic.errors import ConfigError
 
@@ -63,15 +63,6 @@ class Protocol:
             "learning_schedule": TimedArray(self.learning.astype(float), dt=self.slot,
                                             name=f"{name_prefix}learning_schedule"),
         }
-
-    def presentation_times(self, kind: str):
-        """(block index, start time in s, image duration in s) of every presentation of a kind."""
-        out = []
-        for b, block in enumerate(self.blocks):
-            if block.kind == kind:
-                starts = (block.first_slot + np.arange(block.n) * block.slots_per_image) * float(self.slot)
-                out.append((b, starts))
-        return out
 
 
 class ProtocolBuilder:
@@ -139,6 +130,3 @@ class ProtocolBuilder:
         return Protocol(self.slot, self.image_duration, self.rest_duration, self.pool, image, label, learning,
                         list(self.blocks), list(self.snapshot_slots))
 
-
-def seconds(q) -> float:
-    return float(q / second)

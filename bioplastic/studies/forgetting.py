@@ -148,9 +148,13 @@ def run_variant(task_args) -> dict:
 def run(config: dict, out_dir) -> dict:
     names = list(config["variants"])
     tasks = [(variant_config(config, name), name) for name in names]
+    checked_data = []
     for cfg, _ in tasks:
-        spec_from_config(cfg, 36)            # fail fast on bad models or parameters
-        load_task(cfg, "task1", 0), load_task(cfg, "task2", 10)
+        spec_from_config(cfg, 36)            # fail fast on bad models or parameters ...
+        data = (cfg["data"], cfg["forgetting"]["task1"], cfg["forgetting"]["task2"])
+        if data not in checked_data:         # ... and on bad data, once per distinct data setting
+            load_task(cfg, "task1", 0), load_task(cfg, "task2", 10)
+            checked_data.append(data)
     results = map_tasks(run_variant, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = {"architecture": "single plastic layer, one segment per class of both tasks (see docstring)",
                "letters_test_set": results[0]["letters_note"], "variants": {}}
