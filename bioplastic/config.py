@@ -16,7 +16,8 @@ import yaml
 
 from bioplastic.errors import ConfigError
 
-FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels"}
+FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels",
+             "templates"}
 
 NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
                    "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
@@ -46,10 +47,18 @@ COMMON_DEFAULTS = {
         "teacher": {"rate": "0 Hz", "weight": 0.0},   # excitation of the label's segment while learning
         "lateral_inhibition": "all_but_self",
         "inhibition_radius": 0.0,
+        "sheet_width": None,                     # columns of the segments' sheet (null: square)
+        # Two-layer network: an unsupervised hidden layer between input and segments (n: 0 = none).
+        "hidden": {"n": 0, "excitatory": dict(NEURON_DEFAULTS, model="adaptive_lif"),
+                   "plasticity": {"rule": "stdp", "parameters": {}},
+                   "lateral_inhibition": "all_but_self", "inhibition_radius": 0.0, "sheet_width": None,
+                   "weight_normalization": 78.0, "w_init_max": 0.3,
+                   "output_gain": 1.0},         # hidden spike -> segment conductance: output_gain * w
     },
     "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100},
     "evaluation": {"batch_size": 500, "test_seed": 12345},
     "variants": {},
+    "templates": {},                 # YAML anchors that variants share (``<<: *name``); not read otherwise
     "quick": {},
 }
 

@@ -58,27 +58,33 @@ class TestSpikes:
 
 
 def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_sets=None, *,
-                     batch_size: int = 500, progress=None) -> np.ndarray:
+                     batch_size: int = 500, progress=None, hidden_weight_sets=None) -> np.ndarray:
     """Spike counts of every test image under every weight set: [n_sets, n_images, n_exc].
 
-    ``weight_sets``: [n_sets, n_inputs, n_exc]; ``state_sets``: dict var -> [n_sets, n_exc].
+    ``weight_sets``: [n_sets, n_segment_inputs, n_exc]; ``state_sets``: dict var -> [n_sets, n];
+    ``hidden_weight_sets``: [n_sets, n_inputs, hidden.n] for a network with a hidden layer.
     Runs on Brian2's runtime device: the network of one batch is built once and re-run
     (``store``/``restore``) with each weight set, so nothing is recompiled.
     """
     weight_sets = np.asarray(weight_sets)
     n_sets = len(weight_sets)
+    state_sets = state_sets or {}
+
+    def weight_set(s):
+        states = {k: np.asarray(v[s], float) for k, v in state_sets.items()}
+        return weight_sets[s], states, None if hidden_weight_sets is None else hidden_weight_sets[s]
+
     counts = np.zeros((n_sets, spikes.n_images, spec.n_exc), dtype=np.int32)
     for start in range(0, spikes.n_images, batch_size):
         stop = min(start + batch_size, spikes.n_images)
         copy, pixel, step = spikes.batch(start, stop)
-        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step,
-                                       weight_sets[0], {k: v[0] for k, v in (state_sets or {}).items()})
+        w, states, hidden_w = weight_set(0)
+        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, w, states,
+                                       hidden_weights=hidden_w)
         net.network.store("initial")
         for s in range(n_sets):
             net.network.restore("initial")
-            net.s_in.w = np.broadcast_to(weight_sets[s], (stop - start,) + weight_sets[s].shape).ravel()
-            for var, values in (state_sets or {}).items():
-                setattr(net.exc, var + "_", np.tile(np.asarray(values[s], float), stop - start))
+            net.assign(*weight_set(s))
             net.network.run(spikes.duration, namespace={})
             counts[s, start:stop] = net.counts()
             if progress is not None:
@@ -86,11 +92,12 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
     return counts
 
 
-def evaluate_sequential(spec: NetworkSpec, spikes: TestSpikes, weights, states=None, rest=150 * ms) -> np.ndarray:
+def evaluate_sequential(spec: NetworkSpec, spikes: TestSpikes, weights, states=None, rest=150 * ms, *,
+                        hidden_weights=None) -> np.ndarray:
     """The same test spike trains presented one after another to one network: [n_images, n_exc]."""
     period_steps = spikes.n_steps + int(round(float(rest / spec.dt)))
     net = build_evaluation_network(spec, 1, spikes.pixel, spikes.step + spikes.image * period_steps, weights,
-                                   states, name="seq")
+                                   states, hidden_weights=hidden_weights, name="seq")
     monitor = SpikeMonitor(net.exc, name="seq_spikes")
     net.network.add(monitor)
     net.network.run(spikes.n_images * period_steps * spec.dt, namespace={})

@@ -14,7 +14,7 @@ from bioplastic.devices import DeviceConfig, activated, run_network
 from bioplastic.errors import ConfigError
 from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
 from bioplastic.models import get_neuron_model, get_plasticity_rule
-from bioplastic.network.build import NetworkSpec, adaptive_variables, build_training_network
+from bioplastic.network.build import HiddenLayer, NetworkSpec, adaptive_state_names, build_training_network
 from bioplastic.protocol import ProtocolBuilder
 from bioplastic.units import check_unit, parse_quantity
 
@@ -51,7 +51,32 @@ def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
         teacher_rate=check_unit(parse_quantity(net["teacher"]["rate"], name="network.teacher.rate"), Hz,
                                 name="network.teacher.rate"),
         teacher_weight=float(net["teacher"]["weight"]),
-        lateral_inhibition=net["lateral_inhibition"], inhibition_radius=float(net["inhibition_radius"]))
+        lateral_inhibition=net["lateral_inhibition"], inhibition_radius=float(net["inhibition_radius"]),
+        sheet_width=_optional_int(net["sheet_width"], "network.sheet_width"), hidden=hidden_from_config(net, rule))
+
+
+def hidden_from_config(net: dict, output_rule) -> HiddenLayer | None:
+    """The hidden layer of ``network.hidden``, or None when ``n`` is 0."""
+    section = net["hidden"]
+    if int(section["n"]) == 0:
+        return None
+    plast = section["plasticity"]
+    rule = get_plasticity_rule(plast["rule"]).with_overrides(plast.get("parameters"),
+                                                             per_synapse_bounds=output_rule.per_synapse_bounds)
+    return HiddenLayer(
+        n=int(section["n"]), excitatory=neuron_from_config(section["excitatory"]), rule=rule,
+        lateral_inhibition=section["lateral_inhibition"], inhibition_radius=float(section["inhibition_radius"]),
+        sheet_width=_optional_int(section["sheet_width"], "network.hidden.sheet_width"),
+        weight_normalization=_optional_positive(section["weight_normalization"], "network.hidden.weight_normalization"),
+        w_init_max=float(section["w_init_max"]), output_gain=float(section["output_gain"])).validate(output_rule)
+
+
+def _optional_int(value, name):
+    if value is None:
+        return None
+    if int(value) < 1:
+        raise ConfigError(f"{name} must be a positive integer (or null), got {value!r}.")
+    return int(value)
 
 
 def _optional_positive(value, name):
@@ -96,11 +121,17 @@ def device_from_config(config: dict) -> DeviceConfig:
 
 @dataclass
 class TrainingResult:
-    snapshots_w: np.ndarray          # [snapshot, copy, input, exc]
-    snapshots_state: dict            # var -> [snapshot, copy, exc] (SI units)
+    snapshots_w: np.ndarray          # [snapshot, copy, presynaptic, exc]: weights onto the segments
+    snapshots_state: dict            # var -> [snapshot, copy, neuron] (SI units; hidden_theta: hidden layer)
     n_images: np.ndarray             # training images seen at each snapshot
     wall_time_s: float
     simulated_s: float
+    snapshots_hidden_w: np.ndarray | None = None   # [snapshot, copy, input, hidden]: two-layer network
+
+    def final(self) -> tuple:
+        """(weights, states, hidden weights) at the last snapshot, as the next phase starts from them."""
+        return (self.snapshots_w[-1], {k: v[-1] for k, v in self.snapshots_state.items()},
+                None if self.snapshots_hidden_w is None else self.snapshots_hidden_w[-1])
 
 
 def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarray, orders: np.ndarray,
@@ -132,27 +163,35 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
         trained = build_training_network(spec, protocol, initial_weights, **network_options)
         report = _tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s") if not device.standalone else True
         run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
-        weights = trained.weight_snapshots()
-        states = {var: trained.state_snapshots(var) for var in adaptive_variables(spec.excitatory)}
-    return TrainingResult(weights[:len(checkpoints)], {k: v[:len(checkpoints)] for k, v in states.items()},
-                          checkpoints, time.time() - started, float(protocol.duration))
+        weights = trained.weight_snapshots()[:len(checkpoints)]
+        states = {var: trained.state_snapshots(var)[:len(checkpoints)] for var in adaptive_state_names(spec)}
+        hidden = trained.hidden_weight_snapshots()[:len(checkpoints)] if spec.hidden else None
+    return TrainingResult(weights, states, checkpoints, time.time() - started, float(protocol.duration), hidden)
 
 
 def evaluate_snapshots(spec: NetworkSpec, training: TrainingResult, test_images: np.ndarray, test_labels: np.ndarray,
                        *, image_duration, batch_size: int, test_seed: int, label: str = "test") -> dict:
     """Accuracy of every snapshot of every copy: {"accuracy": [copy, snapshot], ...}."""
     n_snap, n_copies = training.snapshots_w.shape[:2]
-    weights = training.snapshots_w.reshape((n_snap * n_copies,) + training.snapshots_w.shape[2:])
-    states = {k: v.reshape(n_snap * n_copies, -1) for k, v in training.snapshots_state.items()}
+    weights, states, hidden = flatten_snapshots(training.snapshots_w, training.snapshots_state,
+                                                training.snapshots_hidden_w)
     spikes = TestSpikes(test_images, spec, image_duration, seed=test_seed)
     started = time.time()
     with tqdm(total=len(weights) * len(test_images), desc=f"{label}: evaluating", unit="img",
               mininterval=2, leave=False) as bar:
-        counts = evaluate_batched(spec, spikes, weights, states, batch_size=batch_size, progress=bar)
+        counts = evaluate_batched(spec, spikes, weights, states, batch_size=batch_size, progress=bar,
+                                  hidden_weight_sets=hidden)
     pred = readout(counts, spec.segments(), spec.n_classes).reshape(n_snap, n_copies, -1)
     correct = pred == test_labels[None, None, :]
     return {"accuracy": correct.mean(-1).T * 100, "silent_fraction": (pred == -1).mean(-1).T,
             "eval_wall_time_s": time.time() - started, "predictions_last": pred[-1]}
+
+
+def flatten_snapshots(weights, states, hidden_weights=None):
+    """[snapshot, copy, ...] arrays -> [snapshot*copy, ...] weight sets for evaluation."""
+    def flat(a):
+        return None if a is None else np.asarray(a).reshape((-1,) + np.shape(a)[2:])
+    return flat(weights), {k: flat(v) for k, v in states.items()}, flat(hidden_weights)
 
 
 def _tqdm_report(desc: str):

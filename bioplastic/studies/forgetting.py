@@ -1,10 +1,12 @@
 """Catastrophic forgetting: MNIST digits (task 1), then EMNIST letters (task 2).
 
-Architecture (say so wherever numbers are reported): ONE plastic layer of excitatory
-neurons on a 2-D sheet, supervised STDP + All-LTD, with one segment per class of both
-tasks (10 digit segments, then 26 letter segments). The reference used a convolutional
-SpykeTorch network with two S-layers (radii R1, R2); we reproduce its protocol and
-protections, not its architecture.
+Architecture (reported with every number, see :func:`describe_architecture`): either ONE
+plastic layer of excitatory neurons on a 2-D sheet, supervised STDP + All-LTD, with one
+segment per class of both tasks (10 digit segments, then 26 letter segments); or TWO
+plastic layers (``network.hidden``): an unsupervised STDP layer on its own sheet (lateral
+inhibition radius R1) feeding those segments (radius R2). The reference used a
+convolutional SpykeTorch network with two S-layers (radii R1, R2); we reproduce its
+protocol and protections, not its architecture. Protections act on every plastic layer.
 
 Readout after task 2: digit test images are classified among the 10 digit segments only,
 letter test images among the 26 letter segments only; so "task 2 digits %" is how much of
@@ -29,7 +31,8 @@ from bioplastic.data import balanced_sample, load_dataset, relabel
 from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
 from bioplastic.protections import freeze_mask, quantile_bounds
 from bioplastic.results import write_json
-from bioplastic.studies.common import device_from_config, protocol_durations, spec_from_config, train_with_snapshots
+from bioplastic.studies.common import (device_from_config, flatten_snapshots, protocol_durations, spec_from_config,
+                                       train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
 EXTRA_DEFAULTS = {"forgetting": {
@@ -76,18 +79,32 @@ def seeded_orders(task: Task, n: int, seeds, salt: int) -> np.ndarray:
     return np.stack([balanced_sample(task.train, n, seed=int(s) * 1000 + salt, indices=True) for s in seeds])
 
 
-def accuracy(spec, weights, states, task: Task, config, image_duration) -> np.ndarray:
+def accuracy(spec, weights, states, task: Task, config, image_duration, hidden_weights=None) -> np.ndarray:
     """[set, copy] accuracy on a task's test images, reading out among its own segments."""
     n_sets, n_copies = weights.shape[:2]
     spikes = TestSpikes(task.test_images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
-    flat_w = weights.reshape((n_sets * n_copies,) + weights.shape[2:])
-    flat_s = {k: v.reshape(n_sets * n_copies, -1) for k, v in states.items()}
+    flat_w, flat_s, flat_h = flatten_snapshots(weights, states, hidden_weights)
     with tqdm(total=len(flat_w) * len(task.test_images), desc="evaluating", unit="img", leave=False,
               mininterval=2) as bar:
         counts = evaluate_batched(spec, spikes, flat_w, flat_s, batch_size=int(config["evaluation"]["batch_size"]),
-                                  progress=bar)
+                                  progress=bar, hidden_weight_sets=flat_h)
     pred = readout(counts, spec.segments(), spec.n_classes, among=task.segments)
     return ((pred == task.test_labels[None]).mean(-1) * 100).reshape(n_sets, n_copies)
+
+
+def describe_architecture(spec) -> str:
+    segments = (f"{spec.n_classes} segments (one per class of both tasks) x {spec.n_per_class} neurons, "
+                f"lateral inhibition {_inhibition(spec.lateral_inhibition, spec.inhibition_radius)}")
+    if not spec.hidden:
+        return f"single plastic layer (784 inputs -> {segments}); supervised STDP + All-LTD"
+    h = spec.hidden
+    return (f"two plastic layers: 784 inputs -> {h.n} hidden neurons ({h.rule.name}, unsupervised, lateral "
+            f"inhibition {_inhibition(h.lateral_inhibition, h.inhibition_radius)}) -> {segments}; "
+            f"supervised STDP + All-LTD in the second layer")
+
+
+def _inhibition(kind, radius):
+    return {"all_but_self": "global (all but self)", "none": "none"}.get(kind, f"within radius {radius:g}")
 
 
 def run_variant(task_args) -> dict:
@@ -95,27 +112,32 @@ def run_variant(task_args) -> dict:
     study = config["forgetting"]
     digits, letters = load_task(config, "task1", 0), load_task(config, "task2", len(study["task1"]["classes"]))
     n_classes = len(digits.segments) + len(letters.segments)
-    spec = spec_from_config(config, n_classes)
-    spec = dataclasses.replace(spec, rule=spec.rule.with_overrides(per_synapse_bounds=True))
+    spec = bounded(spec_from_config(config, n_classes))
     device = device_from_config(config)
     image_duration, rest_duration = protocol_durations(config)
     seeds = list(config["seeds"])
     n1, n2 = int(study["task1"]["n_train"]), int(study["task2"]["n_train"])
     w0 = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
+    h0 = np.stack([spec.initial_hidden_weights(np.random.default_rng([s, 2])) for s in seeds]) if spec.hidden else None
 
     # Task 1: digits.
     order1 = seeded_orders(digits, n1, seeds, salt=1)
     t1 = train_with_snapshots(spec, device, digits.train_images, order1, digits.train_labels[order1], n1,
-                              image_duration, rest_duration, w0, label=f"{variant} task 1", brian_seed=seeds[0] * 10 + 1)
-    w1, s1 = t1.snapshots_w[-1], {k: v[-1] for k, v in t1.snapshots_state.items()}
-    task1_digits = accuracy(spec, w1[None], {k: v[None] for k, v in s1.items()}, digits, config, image_duration)[0]
+                              image_duration, rest_duration, w0, label=f"{variant} task 1", brian_seed=seeds[0] * 10 + 1,
+                              hidden_weights=h0)
+    w1, s1, h1 = t1.final()
+    task1_digits = accuracy(spec, w1[None], {k: v[None] for k, v in s1.items()}, digits, config, image_duration,
+                            None if h1 is None else h1[None])[0]
 
-    # Protections computed from the task 1 result.
-    synapse_state, notes = {}, []
+    # Protections computed from the task 1 result, for every plastic layer.
+    synapse_state, hidden_state, notes = {}, {}, []
     freeze = study["freeze"]
     if float(freeze["fraction"]) > 0:
         synapse_state["plastic_w"] = freeze_mask(w1, float(freeze["fraction"]), freeze["scope"])
-        notes.append(f"froze the largest {100 * float(freeze['fraction']):.0f} % of weights ({freeze['scope']})")
+        if spec.hidden:
+            hidden_state["plastic_w"] = freeze_mask(h1, float(freeze["fraction"]), freeze["scope"])
+        notes.append(f"froze the largest {100 * float(freeze['fraction']):.0f} % of weights ({freeze['scope']}"
+                     f"{', in each layer' if spec.hidden else ''})")
     langevin = study["langevin"]
     if langevin["enabled"]:
         n_l, every = int(langevin["n_images"]), int(langevin["record_every"])
@@ -123,26 +145,44 @@ def run_variant(task_args) -> dict:
         tl = train_with_snapshots(spec, device, digits.train_images, order_l, digits.train_labels[order_l], every,
                                   image_duration, rest_duration, w1, label=f"{variant} Langevin",
                                   initial_state=s1, langevin_sigma=float(langevin["sigma"]),
-                                  brian_seed=seeds[0] * 10 + 2)
-        lo, hi = quantile_bounds(tl.snapshots_w[1:], *map(float, langevin["quantiles"]))
+                                  brian_seed=seeds[0] * 10 + 2, hidden_weights=h1)
+        quantiles = [float(q) for q in langevin["quantiles"]]
+        lo, hi = quantile_bounds(tl.snapshots_w[1:], *quantiles)
         synapse_state.update(w_lo=lo, w_hi=hi)
-        notes.append(f"Langevin ranges: {n_l} noisy task-1 images (sigma {langevin['sigma']}), {len(tl.snapshots_w) - 1} "
-                     f"samples per weight, quantiles {langevin['quantiles']}; mean range "
-                     f"{float(np.mean(hi - lo)):.4f}")
         w1 = np.clip(w1, lo, hi)
+        ranges = [hi - lo]
+        if spec.hidden:
+            h_lo, h_hi = quantile_bounds(tl.snapshots_hidden_w[1:], *quantiles)
+            hidden_state.update(w_lo=h_lo, w_hi=h_hi)
+            h1 = np.clip(h1, h_lo, h_hi)
+            ranges.append(h_hi - h_lo)
+        notes.append(f"Langevin ranges: {n_l} noisy task-1 images (sigma {langevin['sigma']} per weight "
+                     f"per schedule slot), {len(tl.snapshots_w) - 1} samples per weight, quantiles "
+                     f"{quantiles}; mean range {', '.join(f'{float(np.mean(r)):.4f}' for r in ranges)}")
 
     # Task 2: letters, with snapshots for the curve.
     order2 = seeded_orders(letters, n2, seeds, salt=3)
     t2 = train_with_snapshots(spec, device, letters.train_images, order2, letters.train_labels[order2],
                               int(study["eval_every"]), image_duration, rest_duration, w1, label=f"{variant} task 2",
-                              initial_state=s1, synapse_state=synapse_state, brian_seed=seeds[0] * 10 + 3)
-    curve_digits = accuracy(spec, t2.snapshots_w, t2.snapshots_state, digits, config, image_duration)
-    curve_letters = accuracy(spec, t2.snapshots_w, t2.snapshots_state, letters, config, image_duration)
+                              initial_state=s1, synapse_state=synapse_state, brian_seed=seeds[0] * 10 + 3,
+                              hidden_weights=h1, hidden_synapse_state=hidden_state if spec.hidden else None)
+    curves = [accuracy(spec, t2.snapshots_w, t2.snapshots_state, task, config, image_duration, t2.snapshots_hidden_w)
+              for task in (digits, letters)]
+    curve_digits, curve_letters = curves
     return {"variant": variant, "seeds": seeds, "task1_digits": task1_digits, "n_letters_seen": t2.n_images,
             "curve_digits": curve_digits.T, "curve_letters": curve_letters.T,     # [copy, snapshot]
             "task2_digits": curve_digits[-1], "task2_letters": curve_letters[-1],
             "forgetting": task1_digits - curve_digits[-1], "notes": notes, "letters_note": letters.note,
-            "wall_time_s": t1.wall_time_s + t2.wall_time_s}
+            "architecture": describe_architecture(spec), "wall_time_s": t1.wall_time_s + t2.wall_time_s}
+
+
+def bounded(spec):
+    """The spec with per-synapse bounds in every plastic layer (freeze masks, Langevin ranges)."""
+    spec = dataclasses.replace(spec, rule=spec.rule.with_overrides(per_synapse_bounds=True))
+    if spec.hidden:
+        spec = dataclasses.replace(spec, hidden=dataclasses.replace(
+            spec.hidden, rule=spec.hidden.rule.with_overrides(per_synapse_bounds=True)))
+    return spec
 
 
 def run(config: dict, out_dir) -> dict:
@@ -156,7 +196,7 @@ def run(config: dict, out_dir) -> dict:
             load_task(cfg, "task1", 0), load_task(cfg, "task2", 10)
             checked_data.append(data)
     results = map_tasks(run_variant, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
-    metrics = {"architecture": "single plastic layer, one segment per class of both tasks (see docstring)",
+    metrics = {"architecture": results[0]["architecture"],
                "letters_test_set": results[0]["letters_note"], "variants": {}}
     for r in results:
         metrics["variants"][r["variant"]] = {
