@@ -142,17 +142,24 @@ def build_driven_evaluation_network(spec: NetworkSpec, n_copies: int, n_steps: i
 
 
 def input_drive(spec: NetworkSpec, copy: np.ndarray, pixel: np.ndarray, step: np.ndarray, weights: np.ndarray,
-                n_copies: int, n_steps: int) -> np.ndarray:
+                n_copies: int, n_steps: int, out: np.ndarray | None = None) -> np.ndarray:
     """Summed input weight onto each excitatory neuron, per step: [n_steps, n_copies * n_exc].
 
     One sparse (spikes x inputs) by dense (inputs x neurons) product: row ``step*n_copies + copy``
-    of the spike matrix marks the inputs of that copy that spike at that step.
+    of the spike matrix marks the inputs of that copy that spike at that step. ``out``: an array
+    to fill (e.g. the TimedArray's own), by blocks of steps so that no second full-size array is made.
     """
     rows = np.asarray(step, np.int64) * n_copies + np.asarray(copy, np.int64)
     spikes = sparse.csr_matrix((np.ones(len(rows)), (rows, np.asarray(pixel, np.int64))),
                                shape=(n_steps * n_copies, spec.n_inputs))
-    drive = spikes @ np.ascontiguousarray(weights, dtype=np.float64)
-    return np.asarray(drive).reshape(n_steps, n_copies * spec.n_exc)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if out is None:
+        out = np.empty((n_steps, n_copies * spec.n_exc))
+    flat = out.reshape(n_steps * n_copies, spec.n_exc)       # a view: out is C-contiguous
+    block = max(n_copies, (1 << 20) // spec.n_exc // n_copies * n_copies)   # ~8 MB of rows, whole steps
+    for start in range(0, len(flat), block):
+        flat[start:start + block] = spikes[start:start + block] @ weights
+    return out
 
 
 def run_values(net: DrivenEvaluationNetwork, batch, weights: np.ndarray, states: dict | None = None) -> dict:
@@ -166,7 +173,9 @@ def run_values(net: DrivenEvaluationNetwork, batch, weights: np.ndarray, states:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (net.spec.n_inputs, net.spec.n_exc):
         raise ConfigError(f"weights have shape {weights.shape}, expected {(net.spec.n_inputs, net.spec.n_exc)}.")
-    values = {net.drive: input_drive(net.spec, *batch, weights, net.n_copies, net.n_steps)}
+    # Computed into the TimedArray's own array: the runtime device reads it as it is; the
+    # standalone device writes it to a file for the binary.
+    values = {net.drive: input_drive(net.spec, *batch, weights, net.n_copies, net.n_steps, out=net.drive.values)}
     for var, state in (states or {}).items():
         view = getattr(net.exc, var)
         values[view] = Quantity(np.tile(np.asarray(state, dtype=np.float64).ravel(), net.n_copies), dim=view.dim)
@@ -177,7 +186,8 @@ def _assign(values: dict) -> None:
     """Runtime device: write the values of :func:`run_values` into the network."""
     for key, value in values.items():
         if isinstance(key, TimedArray):
-            key.values[...] = value      # in place: the generated code reads this very array
+            if value is not key.values:
+                key.values[...] = value      # in place: the generated code reads this very array
         else:
             key[:] = value
 
