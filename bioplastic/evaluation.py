@@ -267,15 +267,12 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
                 net.network.run(spikes.duration, namespace={})
                 return net.counts()
             # Every Network.run() starts with a full gc.collect(), which walks every Python object
-            # alive (tens of ms with Brian2 loaded); objects older than the loop need no second look.
-            freeze = gc.get_freeze_count() == 0
-            if freeze:
-                gc.freeze()
+            # alive (~0.1 s with Brian2 loaded); objects older than the loop need no second look.
+            gc.freeze()
             try:
                 _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
             finally:
-                if freeze:
-                    gc.unfreeze()
+                gc.unfreeze()
     elif device.name == "cpp_standalone":
         with activated(device, "eval") as build_dir:
             net = build_driven_evaluation_network(spec, n_copies, spikes.n_steps)
