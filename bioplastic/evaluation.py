@@ -22,6 +22,8 @@ import contextlib
 import dataclasses
 import gc
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +217,28 @@ def _standalone_run_args(values: dict, directory: str) -> list[str]:
     return args
 
 
+@contextlib.contextmanager
+def _run_arg_directory(build_dir: str, n_bytes: int):
+    """Where the run arguments go: in memory (/dev/shm) where it has room, else the build directory.
+
+    The drive is rewritten for every run (8 bytes x copies x neurons x steps); on a disk-backed
+    file system those writes are flushed to disk over and over, for nothing.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * n_bytes:
+        directory = tempfile.mkdtemp(prefix="bioplastic_eval_args_", dir=shm)
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    else:
+        try:
+            yield build_dir
+        finally:
+            for leftover in Path(build_dir).glob("run_arg_*.dat"):
+                leftover.unlink()
+
+
 def _run_batches(net: DrivenEvaluationNetwork, spikes: TestSpikes, weight_sets, state_sets, counts, run, progress):
     """Every batch of test images under every weight set; ``run(values) -> counts [copy, n_exc]``."""
     for start in range(0, spikes.n_images, net.n_copies):
@@ -274,7 +298,8 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
             finally:
                 gc.unfreeze()
     elif device.name == "cpp_standalone":
-        with activated(device, "eval") as build_dir:
+        drive_bytes = 8 * n_copies * spec.n_exc * spikes.n_steps
+        with activated(device, "eval") as build_dir, _run_arg_directory(build_dir, drive_bytes) as arg_dir:
             net = build_driven_evaluation_network(spec, n_copies, spikes.n_steps)
             net.network.run(spikes.duration, namespace={})
             built = time.perf_counter()
@@ -283,13 +308,9 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
 
             def run(values):
                 brian_device.run(directory=build_dir, with_output=False,
-                                 run_args=_standalone_run_args(values, build_dir))
+                                 run_args=_standalone_run_args(values, arg_dir))
                 return net.counts()
-            try:
-                _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
-            finally:
-                for leftover in Path(build_dir).glob("run_arg_*.dat"):
-                    leftover.unlink()
+            _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
     else:
         raise ConfigError(f"batched evaluation runs on the runtime or cpp_standalone device, not {device.name!r}.")
     timings.update(build_s=built - started, compile_s=compiled - built, run_s=time.perf_counter() - compiled,
