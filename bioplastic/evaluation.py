@@ -5,18 +5,40 @@ class) with the largest summed spike count during the presentation; a presentati
 evokes no spike at all is counted as wrong (prediction -1), never silently as class 0.
 
 Evaluation is *batched*: with plasticity off, test images are independent, so B images
-are simulated at once in B copies of the network that share (replicated) weights; the
-network is built once and re-run for every weight snapshot. :func:`evaluate_sequential`
-presents the same spike trains one image after another, as a reference.
+are simulated at once in B copies of the network. With the weights frozen, the input layer
+only adds, at each time step, the summed input weight of that step's input spikes to the
+excitatory input conductance: :func:`input_drive` computes it for every copy with one
+sparse product, and the network adds it where the input synapses would have, so the
+B x n_inputs x n_exc input synapses are never built. The network is then the same for
+every batch and weight set; only the values of one TimedArray (and carried-over states)
+change, set through :func:`run_values`. It is built once per call and re-run: on the
+runtime device with ``store``/``restore``, on C++ standalone as one compiled binary re-run
+with ``run_args``. :func:`evaluate_sequential` presents the same spike trains one image
+after another to the synaptic network of :func:`build_evaluation_network`, as a reference.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gc
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import brian2
-from brian2 import SpikeMonitor, ms, second
+from brian2 import Network, NeuronGroup, Quantity, SpikeMonitor, Synapses, TimedArray, linked_var, ms, second
+from brian2 import device as brian_device
+from brian2.units.fundamentalunits import fail_for_dimension_mismatch
+from scipy import sparse
 
+from bioplastic.devices import DeviceConfig, activated
 from bioplastic.encoding import poisson_spike_trains
-from bioplastic.network.build import NetworkSpec, build_evaluation_network
+from bioplastic.errors import ConfigError
+from bioplastic.network.build import NetworkSpec, _segment_layer, build_evaluation_network
 
 
 def readout(counts: np.ndarray, segments: np.ndarray, n_classes: int, among=None) -> np.ndarray:
@@ -57,32 +79,273 @@ class TestSpikes:
         return (self.image[keep] - start), self.pixel[keep], self.step[keep]
 
 
+@dataclass
+class DrivenEvaluationNetwork:
+    """Frozen network of ``n_copies`` copies whose input layer is replaced by its drive.
+
+    ``drive`` [step, copy*n_exc + neuron] holds, for every time step, the summed input weight
+    of the input spikes of that step (see :func:`input_drive`); it is the only thing, with the
+    carried-over states, that changes between batches and weight sets (see :func:`run_values`).
+    """
+    network: Network
+    spec: NetworkSpec
+    n_copies: int
+    n_steps: int
+    exc: NeuronGroup
+    drive: TimedArray
+    counter: SpikeMonitor
+
+    def counts(self) -> np.ndarray:
+        """Spike count of each excitatory neuron in the last run: [copy, n_exc]."""
+        return np.array(self.counter.count[:]).reshape(self.n_copies, self.spec.n_exc)
+
+
+def build_driven_evaluation_network(spec: NetworkSpec, n_copies: int, n_steps: int, *,
+                                    name: str = "evalb") -> DrivenEvaluationNetwork:
+    """The network of :func:`~bioplastic.network.build.build_evaluation_network` without input synapses.
+
+    Adding the precomputed drive in the ``synapses`` slot of each time step does what the
+    input synapses' ``ge_post += w`` does for the input spikes of that step (only the order of
+    the floating-point additions differs). The structure does not depend on the test images
+    or the weights, so one network (one compiled binary) serves every batch and weight set.
+
+    All-but-self lateral inhibition (n_exc * (n_exc - 1) synapses per copy, most of the memory,
+    start-up time and results of a standalone run) is applied the same way, as what it sums to:
+    each excitatory neuron receives ``w_inh_exc`` times the number of inhibitory spikes of its
+    copy in this step, minus one if its own partner spiked. A per-copy counter gathers the
+    spikes (one synapse per inhibitory neuron), so a copy costs O(n_exc) synapses, not O(n_exc^2).
+    """
+    ge, gi = spec.excitatory.excitatory_input, spec.excitatory.inhibitory_input
+    pooled = spec.lateral_inhibition == "all_but_self"
+    drive = TimedArray(np.zeros((n_steps, n_copies * spec.n_exc)), dt=spec.dt, name=f"{name}_drive")
+    exc, inh, s_ei, s_ie = _segment_layer(
+        dataclasses.replace(spec, lateral_inhibition="none") if pooled else spec, n_copies,
+        "lateral_total : 1 (linked)\nlateral_seen : 1" if pooled else "", "", {"learning": 0.0}, name)
+    exc.namespace.update({drive.name: drive, "w_inh_exc": spec.w_inh_exc})
+    code = f"{ge} += {drive.name}(t, i)"
+    objects = [exc, inh, s_ei, s_ie]
+    if pooled:
+        # On the excitatory group's clock: each clock costs the runtime device time per step.
+        pool = NeuronGroup(n_copies, "spikes : 1", name=f"{name}_pool", clock=exc.clock)
+        s_pool = Synapses(inh, pool, on_pre="spikes_post += 1", name=f"{name}_S_pool", clock=exc.clock)
+        s_pool.connect(i=np.arange(n_copies * spec.n_exc), j=np.repeat(np.arange(n_copies), spec.n_exc))
+        s_self = Synapses(inh, exc, on_pre=f"{gi}_post -= w_inh_exc", namespace={"w_inh_exc": spec.w_inh_exc},
+                          name=f"{name}_S_self", clock=exc.clock)
+        s_self.connect(j="i")
+        exc.lateral_total = linked_var(pool, "spikes", index=np.repeat(np.arange(n_copies), spec.n_exc))
+        # The counter only grows; each neuron takes the increase since the previous step.
+        code += f"\n{gi} += w_inh_exc * (lateral_total - lateral_seen)\nlateral_seen = lateral_total"
+        objects += [pool, s_pool, s_self]
+    # After the synaptic pathways of this step (order 0), before the next state update.
+    exc.run_regularly(code, when="synapses", order=10, name=f"{name}_input_drive")
+    counter = SpikeMonitor(exc, record=False, name=f"{name}_counter")
+    objects = [obj for obj in objects + [counter] if obj is not None]
+    return DrivenEvaluationNetwork(Network(*objects), spec, n_copies, n_steps, exc, drive, counter)
+
+
+def input_drive(spec: NetworkSpec, copy: np.ndarray, pixel: np.ndarray, step: np.ndarray, weights: np.ndarray,
+                n_copies: int, n_steps: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Summed input weight onto each excitatory neuron, per step: [n_steps, n_copies * n_exc].
+
+    One sparse (spikes x inputs) by dense (inputs x neurons) product: row ``step*n_copies + copy``
+    of the spike matrix marks the inputs of that copy that spike at that step. ``out``: an array
+    to fill (e.g. the TimedArray's own), by blocks of steps so that no second full-size array is made.
+    """
+    rows = np.asarray(step, np.int64) * n_copies + np.asarray(copy, np.int64)
+    spikes = sparse.csr_matrix((np.ones(len(rows)), (rows, np.asarray(pixel, np.int64))),
+                               shape=(n_steps * n_copies, spec.n_inputs))
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if out is None:
+        out = np.empty((n_steps, n_copies * spec.n_exc))
+    flat = out.reshape(n_steps * n_copies, spec.n_exc)       # a view: out is C-contiguous
+    block = max(n_copies, (1 << 20) // spec.n_exc // n_copies * n_copies)   # ~8 MB of rows, whole steps
+    for start in range(0, len(flat), block):
+        flat[start:start + block] = spikes[start:start + block] @ weights
+    return out
+
+
+def run_values(net: DrivenEvaluationNetwork, batch, weights: np.ndarray, states: dict | None = None) -> dict:
+    """Everything one run of a built evaluation network takes: {TimedArray or VariableView: values}.
+
+    The one place where a weight set and its carried-over states meet the built network, for
+    both devices (runtime: :func:`_assign`; standalone: :func:`_standalone_run_args`).
+    ``batch``: (copy, pixel, step) of the input spikes, as :meth:`TestSpikes.batch` gives them;
+    ``weights``: [n_inputs, n_exc]; ``states``: {var: [n_exc]} in SI units (e.g. ``theta``).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (net.spec.n_inputs, net.spec.n_exc):
+        raise ConfigError(f"weights have shape {weights.shape}, expected {(net.spec.n_inputs, net.spec.n_exc)}.")
+    # Computed into the TimedArray's own array: the runtime device reads it as it is; the
+    # standalone device writes it to a file for the binary.
+    values = {net.drive: input_drive(net.spec, *batch, weights, net.n_copies, net.n_steps, out=net.drive.values)}
+    for var, state in (states or {}).items():
+        view = getattr(net.exc, var)
+        values[view] = Quantity(np.tile(np.asarray(state, dtype=np.float64).ravel(), net.n_copies), dim=view.dim)
+    return values
+
+
+def _assign(values: dict) -> None:
+    """Runtime device: write the values of :func:`run_values` into the network."""
+    for key, value in values.items():
+        if isinstance(key, TimedArray):
+            if value is not key.values:
+                key.values[...] = value      # in place: the generated code reads this very array
+        else:
+            key[:] = value
+
+
+def _standalone_run_args(values: dict, directory: str) -> list[str]:
+    """Standalone device: the values of :func:`run_values` as command-line arguments of the binary.
+
+    Written to fixed files that each run overwrites (Brian2's dict form of ``run_args`` hashes
+    every array and keeps one file per distinct value: gigabytes over a test set). The binary
+    ignores a file of the wrong size with a mere message, so sizes are checked here.
+    """
+    args = []
+    for k, (key, value) in enumerate(values.items()):
+        if isinstance(key, TimedArray):
+            name, size, dtype = f"{key.name}.values", key.values.size, key.values.dtype
+        else:
+            fail_for_dimension_mismatch(key.dim, value)
+            name, size, dtype = f"{key.group_name}.{key.name}", key.variable.size, key.variable.dtype
+        data = np.ascontiguousarray(np.asarray(value), dtype=dtype).ravel()
+        if data.size != size:
+            raise ValueError(f"run argument {name}: {data.size} values, the binary expects {size}.")
+        path = os.path.join(directory, f"run_arg_{k}.dat")
+        data.tofile(path)
+        args.append(f"{name}={path}")
+    return args
+
+
+@contextlib.contextmanager
+def _run_arg_directory(build_dir: str, n_bytes: int):
+    """Where the run arguments go: in memory (/dev/shm) where it has room, else the build directory.
+
+    The drive is rewritten for every run (8 bytes x copies x neurons x steps); on a disk-backed
+    file system those writes are flushed to disk over and over, for nothing.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * n_bytes:
+        directory = tempfile.mkdtemp(prefix="bioplastic_eval_args_", dir=shm)
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    else:
+        try:
+            yield build_dir
+        finally:
+            for leftover in Path(build_dir).glob("run_arg_*.dat"):
+                leftover.unlink()
+
+
+def _run_batches(net: DrivenEvaluationNetwork, spikes: TestSpikes, weight_sets, state_sets, counts, run, progress):
+    """Every batch of test images under every weight set; ``run(values) -> counts [copy, n_exc]``."""
+    for start in range(0, spikes.n_images, net.n_copies):
+        stop = min(start + net.n_copies, spikes.n_images)
+        batch = spikes.batch(start, stop)        # copies stop-start.. (last batch) get no input and are dropped
+        for s in range(len(weight_sets)):
+            states = {k: v[s] for k, v in state_sets.items()}
+            counts[s, start:stop] = run(run_values(net, batch, weight_sets[s], states))[:stop - start]
+            if progress is not None:
+                progress.update(stop - start)
+
+
 def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_sets=None, *,
-                     batch_size: int = 500, progress=None, hidden_weight_sets=None) -> np.ndarray:
+                     batch_size: int = 500, progress=None, device: DeviceConfig | None = None,
+                     timings: dict | None = None, hidden_weight_sets=None) -> np.ndarray:
     """Spike counts of every test image under every weight set: [n_sets, n_images, n_exc].
 
-    ``weight_sets``: [n_sets, n_segment_inputs, n_exc]; ``state_sets``: dict var -> [n_sets, n];
-    ``hidden_weight_sets``: [n_sets, n_inputs, hidden.n] for a network with a hidden layer.
-    Runs on Brian2's runtime device: the network of one batch is built once and re-run
-    (``store``/``restore``) with each weight set, so nothing is recompiled.
+    ``weight_sets``: [n_sets, n_inputs, n_exc]; ``state_sets``: dict var -> [n_sets, n_exc].
+    With a hidden layer, ``weight_sets`` are the hidden -> segment weights [n_sets, hidden.n,
+    n_exc], ``hidden_weight_sets`` the input -> hidden ones, and evaluation runs the synaptic
+    network of :func:`build_evaluation_network` (runtime device; the hidden layer's spikes
+    depend on its dynamics, so no drive can replace its synapses).
+    At most ``batch_size`` images are simulated at once (memory: the drive takes
+    ``8 * batch_size * n_exc * n_steps`` bytes); the batches are made equal in size.
+    One network is built per call and re-run for every batch and weight set:
+
+    * ``device=None`` (the current Brian2 runtime settings) or a runtime :class:`DeviceConfig`:
+      ``store``/``restore`` between runs, nothing is recompiled;
+    * a ``cpp_standalone`` :class:`DeviceConfig`: compiled once, then the binary is re-run with
+      the drive and states of each run passed as ``run_args``.
+
+    ``timings``, if given, receives the seconds spent building the network (``build_s``),
+    compiling it (``compile_s``, standalone) and running every batch under every set (``run_s``).
     """
-    weight_sets = np.asarray(weight_sets)
+    weight_sets = np.asarray(weight_sets, dtype=np.float64)
+    state_sets = dict(state_sets or {})
     n_sets = len(weight_sets)
-    state_sets = state_sets or {}
+    if spec.hidden:
+        return _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, hidden_weight_sets,
+                                          batch_size=batch_size, progress=progress, device=device)
+    counts = np.zeros((n_sets, spikes.n_images, spec.n_exc), dtype=np.int32)
+    if n_sets == 0 or spikes.n_images == 0:
+        return counts
+    n_batches = -(-spikes.n_images // max(1, int(batch_size)))
+    n_copies = -(-spikes.n_images // n_batches)
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    if device is None or device.name == "runtime":
+        with contextlib.nullcontext() if device is None else activated(device, "eval"):
+            net = build_driven_evaluation_network(spec, n_copies, spikes.n_steps)
+            net.network.store("initial")
+            built = compiled = time.perf_counter()      # Cython code compiles in the first run, if new
+
+            def run(values):
+                net.network.restore("initial")
+                _assign(values)
+                net.network.run(spikes.duration, namespace={})
+                return net.counts()
+            # Every Network.run() starts with a full gc.collect(), which walks every Python object
+            # alive (~0.1 s with Brian2 loaded); objects older than the loop need no second look.
+            gc.freeze()
+            try:
+                _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
+            finally:
+                gc.unfreeze()
+    elif device.name == "cpp_standalone":
+        drive_bytes = 8 * n_copies * spec.n_exc * spikes.n_steps
+        with activated(device, "eval") as build_dir, _run_arg_directory(build_dir, drive_bytes) as arg_dir:
+            net = build_driven_evaluation_network(spec, n_copies, spikes.n_steps)
+            net.network.run(spikes.duration, namespace={})
+            built = time.perf_counter()
+            brian_device.build(directory=build_dir, compile=True, run=False, with_output=False)
+            compiled = time.perf_counter()
+
+            def run(values):
+                brian_device.run(directory=build_dir, with_output=False,
+                                 run_args=_standalone_run_args(values, arg_dir))
+                return net.counts()
+            _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
+    else:
+        raise ConfigError(f"batched evaluation runs on the runtime or cpp_standalone device, not {device.name!r}.")
+    timings.update(build_s=built - started, compile_s=compiled - built, run_s=time.perf_counter() - compiled,
+                   n_copies=n_copies, n_runs=n_batches * n_sets)
+    return counts
+
+
+def _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, hidden_weight_sets, *, batch_size, progress,
+                               device):
+    """Batched evaluation with explicit synapses in every layer (networks with a hidden layer)."""
+    if device is not None and device.name != "runtime":
+        raise ConfigError("a network with a hidden layer is evaluated on the runtime device only, "
+                          f"not {device.name!r}.")
+    if hidden_weight_sets is None:
+        raise ConfigError("the network has a hidden layer: pass hidden_weight_sets as well.")
 
     def weight_set(s):
-        states = {k: np.asarray(v[s], float) for k, v in state_sets.items()}
-        return weight_sets[s], states, None if hidden_weight_sets is None else hidden_weight_sets[s]
+        return (weight_sets[s], {k: np.asarray(v[s], float) for k, v in state_sets.items()},
+                hidden_weight_sets[s])
 
-    counts = np.zeros((n_sets, spikes.n_images, spec.n_exc), dtype=np.int32)
+    counts = np.zeros((len(weight_sets), spikes.n_images, spec.n_exc), dtype=np.int32)
     for start in range(0, spikes.n_images, batch_size):
         stop = min(start + batch_size, spikes.n_images)
         copy, pixel, step = spikes.batch(start, stop)
-        w, states, hidden_w = weight_set(0)
-        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, w, states,
-                                       hidden_weights=hidden_w)
+        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, *weight_set(0)[:2],
+                                       hidden_weights=weight_set(0)[2])
         net.network.store("initial")
-        for s in range(n_sets):
+        for s in range(len(weight_sets)):
             net.network.restore("initial")
             net.assign(*weight_set(s))
             net.network.run(spikes.duration, namespace={})
