@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -62,10 +63,13 @@ def make_spec(n_exc: int, max_rate=63.75 * Hz) -> NetworkSpec:
                        n_classes=1, n_per_class=n_exc, max_rate=max_rate)
 
 
-def bioplastic_training(spec, images, device_name: str, build_dir=None) -> dict:
-    """One protocol, one run. Returns seconds per image of the simulation itself and the overheads."""
+def bioplastic_training(spec, images, device_name: str, build_dir=None, reset_state: bool = False) -> dict:
+    """One protocol, one run. Returns seconds per image of the simulation itself and the overheads.
+
+    ``reset_state``: no simulated rest; neurons and traces are reset at each image start instead.
+    """
     n = len(images)
-    builder = ProtocolBuilder(images, IMAGE, REST)
+    builder = ProtocolBuilder(images, IMAGE, 0 * ms if reset_state else REST, reset_state=reset_state)
     builder.present(np.arange(n)[None], np.zeros((1, n), int), learning=True)
     protocol = builder.build()
     weights = spec.initial_weights(np.random.default_rng(0))[None]
@@ -87,7 +91,10 @@ def bioplastic_training(spec, images, device_name: str, build_dir=None) -> dict:
             sim = device._last_run_time
             overhead = {"compile_s": device.timers["compile"]["make"], "binary_total_s": device.timers["run_binary"]}
         dw = float(np.abs(net.final_weights() - weights).mean())
-    return {"s_per_image": sim / n, "total_s": total, "mean_abs_dw": dw, **overhead}
+    # Peak resident memory of the largest process so far (the standalone binary is a child).
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return {"s_per_image": sim / n, "total_s": total, "mean_abs_dw": dw, "synapses": spec.n_inputs * spec.n_exc,
+            "peak_rss_mb_so_far": peak / 1024, **overhead}
 
 
 def plain_brian2_loop(images, n_exc: int, max_rate=63.75 * Hz) -> dict:
@@ -187,6 +194,9 @@ def main(argv=None) -> dict:
     if not args.eval_only:
         results["cpp_standalone"] = bioplastic_training(spec, images[:args.images], "cpp_standalone")
         print("bioplastic cpp_standalone:", results["cpp_standalone"])
+        results["cpp_standalone_reset_state"] = bioplastic_training(spec, images[:args.images], "cpp_standalone",
+                                                                    reset_state=True)
+        print("bioplastic cpp_standalone, reset instead of rest:", results["cpp_standalone_reset_state"])
         results["runtime"] = bioplastic_training(spec, images[:args.images], "runtime")
         print("bioplastic runtime:", results["runtime"])
         results["plain_brian2_loop"] = plain_brian2_loop(images[:args.plain_images], 400)
@@ -208,9 +218,14 @@ def main(argv=None) -> dict:
     if not args.eval_only:
         plain = results["plain_brian2_loop"]["s_per_image"]
         print("\n| path | s / training image | vs plain loop |\n|---|---:|---:|")
-        for key in ("cpp_standalone", "runtime", "plain_brian2_loop"):
+        for key in ("cpp_standalone", "cpp_standalone_reset_state", "runtime", "plain_brian2_loop"):
             s = results[key]["s_per_image"]
             print(f"| {key} | {s:.4f} | {plain / s:.1f}x |")
+    for key, label in (("scaling_neurons", "excitatory neurons"), ("scaling_rate", "max input rate (Hz)")):
+        if key in results:
+            print(f"\n| {label} | synapses | s / training image | peak memory (MB) |\n|---:|---:|---:|---:|")
+            for size, r in results[key].items():
+                print(f"| {size} | {r['synapses']} | {r['s_per_image']:.4f} | {r['peak_rss_mb_so_far']:.0f} |")
     ev = results["evaluation"]
     print("\n| evaluation path | s / test image | vs sequential |\n|---|---:|---:|")
     print(f"| sequential, runtime | {ev['sequential_s_per_image']:.4f} | 1.0x |")

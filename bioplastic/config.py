@@ -55,7 +55,9 @@ COMMON_DEFAULTS = {
                    "weight_normalization": 78.0, "w_init_max": 0.3,
                    "output_gain": 1.0},         # hidden spike -> segment conductance: output_gain * w
     },
-    "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100},
+    # reset_state: true replaces the rest by resetting neurons and traces at each image start
+    # (then rest_duration must be 0 ms): the same learning, 30 % fewer time steps.
+    "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100, "reset_state": False},
     "evaluation": {"batch_size": 500, "test_seed": 12345},
     "variants": {},
     "templates": {},                 # YAML anchors that variants share (``<<: *name``); not read otherwise

@@ -43,6 +43,9 @@ class Protocol:
     learning: np.ndarray                # [n_slots] float
     blocks: list = field(default_factory=list)
     snapshot_slots: list = field(default_factory=list)
+    #: Instead of a rest, the network's neurons and traces are put back in their resting state
+    #: at the start of every image (what a long rest does, without simulating it).
+    reset_state: bool = False
 
     @property
     def n_copies(self) -> int:
@@ -74,7 +77,13 @@ class ProtocolBuilder:
     >>> protocol = builder.build()
     """
 
-    def __init__(self, pool: np.ndarray, image_duration: Quantity, rest_duration: Quantity, n_copies: int = 1):
+    def __init__(self, pool: np.ndarray, image_duration: Quantity, rest_duration: Quantity, n_copies: int = 1,
+                 reset_state: bool = False):
+        if reset_state and float(rest_duration) != 0:
+            raise ConfigError("protocol.reset_state replaces the rest between images by a reset of the network's "
+                              f"state: set protocol.rest_duration to 0 ms (it is {rest_duration!r}), or switch "
+                              "reset_state off.")
+        self.reset_state = bool(reset_state)
         for name, value in (("image_duration", image_duration), ("rest_duration", rest_duration)):
             if float(value) < 0 or (name == "image_duration" and float(value) <= 0):
                 raise ConfigError(f"protocol: {name} must be positive, got {value!r}.")
@@ -128,5 +137,5 @@ class ProtocolBuilder:
         label = np.vstack(self._label + [np.full((1, self.n_copies), -1, np.int32)])
         learning = np.concatenate(self._learning + [np.zeros(1)])
         return Protocol(self.slot, self.image_duration, self.rest_duration, self.pool, image, label, learning,
-                        list(self.blocks), list(self.snapshot_slots))
+                        list(self.blocks), list(self.snapshot_slots), self.reset_state)
 

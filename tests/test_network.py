@@ -117,3 +117,28 @@ def test_network_without_lateral_inhibition_trains_and_evaluates():
     spikes = TestSpikes(bars(3)[0], spec, 100 * ms, seed=1)
     counts = evaluate_batched(spec, spikes, result.snapshots_w[-1, :1], {"theta": result.snapshots_state["theta"][-1, :1]})
     assert counts.shape == (1, 3, spec.n_exc) and counts.sum() > 0
+
+
+def test_reset_state_instead_of_rest_learns_as_with_a_rest():
+    """Resetting neurons and traces at each image start stands in for the (simulated) rest."""
+    spec = make_spec()
+    pool, labels = bars(24)
+    orders = np.stack([np.random.default_rng([0, c]).permutation(24)[:18] for c in range(3)])
+    weights = np.stack([spec.initial_weights(np.random.default_rng([0, c, 1])) for c in range(3)])
+    scores, changes = {}, {}
+    for reset in (False, True):
+        brian2.seed(9)
+        result = train_with_snapshots(spec, DeviceConfig("runtime", target="numpy"), pool, orders, labels[orders], 9,
+                                      100 * ms, 0 * ms if reset else 150 * ms, weights, reset_state=reset)
+        scores[reset] = np.array([class_band_weight(w) for w in result.snapshots_w[-1]])
+        changes[reset] = np.abs(result.snapshots_w[-1] - weights).mean()
+    assert scores[False].min() > 0.2 and scores[True].min() > 0.2
+    assert abs(scores[True].mean() - scores[False].mean()) < 0.1
+    assert changes[True] == pytest.approx(changes[False], rel=0.25)
+
+
+def test_reset_state_needs_a_zero_rest():
+    from bioplastic.errors import ConfigError
+    from bioplastic.protocol import ProtocolBuilder
+    with pytest.raises(ConfigError, match="rest_duration to 0 ms"):
+        ProtocolBuilder(bars(2)[0], 100 * ms, 50 * ms, reset_state=True)

@@ -114,6 +114,13 @@ class NeuronModel:
     positive_parameters: tuple = ()
     reference: str = ""
 
+    def resting_state_code(self) -> str:
+        """Brian2 code that puts a neuron back at rest: initial values, input conductances 0."""
+        lines = [f"{var} = {value!r}" if not isinstance(value, str) else f"{var} = {value}"
+                 for var, value in self.initial_values.items()]
+        lines += [f"{g} = 0" for g in (self.excitatory_input, self.inhibitory_input) if g]
+        return "\n".join(lines)
+
     def with_overrides(self, parameters: dict | None = None, equations: dict | None = None,
                        threshold: str | None = None, reset: str | None = None,
                        refractory=None, extra_parameters: dict | None = None,

@@ -388,6 +388,16 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
                                synapse_state=synapse_state, name=f"{name}_S_in", **projection)
     _set_states(exc, hidden_objects.get("hidden_exc"), initial_state, n_copies, spec)
     objects += [exc, inh, s_in, s_ei, s_ie]
+    if protocol.reset_state:
+        # No rest between images: at the start of each (slot = image) every neuron and trace is
+        # put back at rest, which is what a long rest achieves (adaptive thresholds are kept).
+        groups = [(inp, None), (exc, spec.excitatory), (inh, spec.inhibitory)]
+        if hidden:
+            groups += [(hidden_objects["hidden_exc"], hidden.excitatory)]
+        for group, model in groups:
+            code = "\n".join(c for c in (model.resting_state_code() if model else "",
+                                         "stdp_trace = 0" if "stdp_trace" in group.variables else "") if c)
+            group.run_regularly(code, dt=protocol.slot, when="start", order=-1, name=f"{group.name}_rest_reset")
     objects = [obj for obj in objects if obj is not None]
 
     monitors = dict(weight_monitor=None, state_monitor=None, hidden_weight_monitor=None, hidden_state_monitor=None)

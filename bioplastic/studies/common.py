@@ -87,6 +87,11 @@ def _optional_positive(value, name):
     return float(value)
 
 
+def protocol_options(config: dict) -> dict:
+    """Keyword arguments of :func:`train_with_snapshots` that the protocol section sets."""
+    return {"reset_state": bool(config["protocol"]["reset_state"])}
+
+
 def protocol_durations(config: dict):
     proto = config["protocol"]
     image = positive(proto["image_duration"], ms, "protocol.image_duration")
@@ -137,19 +142,20 @@ class TrainingResult:
 def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarray, orders: np.ndarray,
                          labels: np.ndarray, eval_every: int, image_duration, rest_duration,
                          initial_weights: np.ndarray, label: str = "train", brian_seed: int = 0,
-                         **network_options) -> TrainingResult:
+                         reset_state: bool = False, **network_options) -> TrainingResult:
     """Train ``len(orders)`` independent copies, one per seed, in ONE run, with snapshots.
 
     ``orders``: [copy, n_train] pool indices in presentation order; ``labels``: their
     classes (0..n_classes-1, i.e. segment indices). ``brian_seed`` seeds Brian2's random
-    numbers (the Poisson input) for this run. ``network_options`` go to
+    numbers (the Poisson input) for this run. ``reset_state``: no rest between images, the
+    network's state is reset instead (``rest_duration`` must be 0). ``network_options`` go to
     :func:`build_training_network` (initial_state, synapse_state, langevin_sigma).
     """
     n_copies, n_train = orders.shape
     # The stimulus table holds only the images this protocol shows, not the whole dataset.
     used, orders = np.unique(orders, return_inverse=True)
     orders = orders.reshape(n_copies, n_train)
-    builder = ProtocolBuilder(pool[used], image_duration, rest_duration, n_copies=n_copies)
+    builder = ProtocolBuilder(pool[used], image_duration, rest_duration, n_copies=n_copies, reset_state=reset_state)
     builder.snapshot()
     for start in range(0, n_train, eval_every):
         stop = min(start + eval_every, n_train)

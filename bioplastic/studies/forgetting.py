@@ -31,8 +31,8 @@ from bioplastic.data import balanced_sample, load_dataset, relabel
 from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
 from bioplastic.protections import freeze_mask, quantile_bounds
 from bioplastic.results import write_json
-from bioplastic.studies.common import (device_from_config, flatten_snapshots, protocol_durations, spec_from_config,
-                                       train_with_snapshots)
+from bioplastic.studies.common import (device_from_config, flatten_snapshots, protocol_durations, protocol_options,
+                                       spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
 EXTRA_DEFAULTS = {"forgetting": {
@@ -123,7 +123,7 @@ def run_variant(task_args) -> dict:
     # Task 1: digits.
     order1 = seeded_orders(digits, n1, seeds, salt=1)
     t1 = train_with_snapshots(spec, device, digits.train_images, order1, digits.train_labels[order1], n1,
-                              image_duration, rest_duration, w0, label=f"{variant} task 1", brian_seed=seeds[0] * 10 + 1,
+                              image_duration, rest_duration, w0, label=f"{variant} task 1", brian_seed=seeds[0] * 10 + 1, **protocol_options(config),
                               hidden_weights=h0)
     w1, s1, h1 = t1.final()
     task1_digits = accuracy(spec, w1[None], {k: v[None] for k, v in s1.items()}, digits, config, image_duration,
@@ -145,7 +145,8 @@ def run_variant(task_args) -> dict:
         tl = train_with_snapshots(spec, device, digits.train_images, order_l, digits.train_labels[order_l], every,
                                   image_duration, rest_duration, w1, label=f"{variant} Langevin",
                                   initial_state=s1, langevin_sigma=float(langevin["sigma"]),
-                                  brian_seed=seeds[0] * 10 + 2, hidden_weights=h1)
+                                  brian_seed=seeds[0] * 10 + 2, hidden_weights=h1,
+                                  **protocol_options(config))
         quantiles = [float(q) for q in langevin["quantiles"]]
         lo, hi = quantile_bounds(tl.snapshots_w[1:], *quantiles)
         synapse_state.update(w_lo=lo, w_hi=hi)
@@ -164,7 +165,7 @@ def run_variant(task_args) -> dict:
     order2 = seeded_orders(letters, n2, seeds, salt=3)
     t2 = train_with_snapshots(spec, device, letters.train_images, order2, letters.train_labels[order2],
                               int(study["eval_every"]), image_duration, rest_duration, w1, label=f"{variant} task 2",
-                              initial_state=s1, synapse_state=synapse_state, brian_seed=seeds[0] * 10 + 3,
+                              initial_state=s1, synapse_state=synapse_state, brian_seed=seeds[0] * 10 + 3, **protocol_options(config),
                               hidden_weights=h1, hidden_synapse_state=hidden_state if spec.hidden else None)
     curves = [accuracy(spec, t2.snapshots_w, t2.snapshots_state, task, config, image_duration, t2.snapshots_hidden_w)
               for task in (digits, letters)]

@@ -16,8 +16,8 @@ from bioplastic.config import variant_config
 from bioplastic.data import balanced_sample, relabel
 from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
 from bioplastic.results import write_json
-from bioplastic.studies.common import (device_from_config, load_split, protocol_durations, spec_from_config,
-                                       train_with_snapshots)
+from bioplastic.studies.common import (device_from_config, load_split, protocol_durations, protocol_options,
+                                       spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
 EXTRA_DEFAULTS = {"pruning_study": {"untrained_classes": [5, 6, 7, 8, 9], "n_probe": 200, "noise_sigma_px": 2.0,
@@ -66,7 +66,8 @@ def train_and_probe(task) -> dict:
     weights = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, relabel(train.labels[orders], classes), n_train, image_duration,
-                                   rest_duration, weights, label=variant, brian_seed=seeds[0])
+                                   rest_duration, weights, label=variant, brian_seed=seeds[0],
+                                   **protocol_options(config))
     final_w = trained.snapshots_w[-1]                                  # [copy, input, exc]
     final_state = {k: v[-1] for k, v in trained.snapshots_state.items()}
     probes, known_labels = probe_sets(config, train.images)

@@ -14,7 +14,7 @@ from bioplastic.config import variant_config
 from bioplastic.data import balanced_sample, class_indices, relabel
 from bioplastic.results import write_json
 from bioplastic.studies.common import (device_from_config, evaluate_snapshots, load_split, protocol_durations,
-                                       spec_from_config, train_with_snapshots)
+                                       protocol_options, spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
 EXTRA_DEFAULTS = {"supervised": {"random_class_sets": 0, "class_set_seed": 2025}}
@@ -52,7 +52,8 @@ def train_and_test(task) -> dict:
     label = f"{variant} {classes}"
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, labels, int(config["protocol"]["eval_every"]), image_duration,
-                                   rest_duration, weights, label=label, brian_seed=seeds[0])
+                                   rest_duration, weights, label=label, brian_seed=seeds[0],
+                                   **protocol_options(config))
     tested = evaluate_snapshots(spec, trained, test.images[test_idx], relabel(test.labels[test_idx], classes),
                                 image_duration=image_duration, batch_size=int(config["evaluation"]["batch_size"]),
                                 test_seed=int(config["evaluation"]["test_seed"]), label=label)
