@@ -66,5 +66,5 @@ def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
     assert frozen["task2_digits"]["mean"] >= frozen["task1_digits"]["mean"] - 10   # frozen weights keep task 1
     assert "Langevin ranges" in metrics["variants"]["langevin_q1_q3"]["notes"][0]
     table = (out / "tables.md").read_text()
-    assert "| freeze_50_global |" in table and "hold-out" in table
+    assert "| freeze_50_global | [1] |" in table and "hold-out" in table and "[1] single plastic layer" in table
     assert (out / "forgetting.png").stat().st_size > 0

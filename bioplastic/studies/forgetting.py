@@ -197,7 +197,7 @@ def run(config: dict, out_dir) -> dict:
             load_task(cfg, "task1", 0), load_task(cfg, "task2", 10)
             checked_data.append(data)
     results = map_tasks(run_variant, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
-    metrics = {"architecture": results[0]["architecture"],
+    metrics = {"architectures": sorted({r["architecture"] for r in results}),
                "letters_test_set": results[0]["letters_note"], "variants": {}}
     for r in results:
         metrics["variants"][r["variant"]] = {
@@ -205,7 +205,7 @@ def run(config: dict, out_dir) -> dict:
             for key in ("task1_digits", "task2_letters", "task2_digits", "forgetting")}
         metrics["variants"][r["variant"]].update(
             n_letters_seen=r["n_letters_seen"], curve_digits=r["curve_digits"], curve_letters=r["curve_letters"],
-            notes=r["notes"], wall_time_s=r["wall_time_s"])
+            notes=r["notes"], wall_time_s=r["wall_time_s"], architecture=r["architecture"])
     baselines = config["forgetting_report"]
     for name, v in metrics["variants"].items():
         base = metrics["variants"].get(baselines["baselines"].get(name, baselines["default_baseline"]))
@@ -220,12 +220,14 @@ def run(config: dict, out_dir) -> dict:
 def tables_markdown(metrics: dict) -> str:
     def cell(v, key):
         return f"{v[key]['mean']:.1f} ± {v[key]['std']:.1f}"
-    lines = [f"Architecture: {metrics['architecture']}. Letters test set: {metrics['letters_test_set']}.", "",
-             "| variant | task 1 digits % | task 2 letters % | task 2 digits % | forgetting (points) | reduction |",
-             "|---|---:|---:|---:|---:|---:|"]
+    architectures = metrics["architectures"]
+    lines = [f"Letters test set: {metrics['letters_test_set']}.", "", "Architectures:"]
+    lines += [f"* [{k + 1}] {a}" for k, a in enumerate(architectures)]
+    lines += ["", "| variant | arch. | task 1 digits % | task 2 letters % | task 2 digits % | forgetting (points) "
+              "| reduction |", "|---|---|---:|---:|---:|---:|---:|"]
     for name, v in metrics["variants"].items():
         factor = v.get("forgetting_reduction_vs_baseline")
-        lines.append(f"| {name} | {cell(v, 'task1_digits')} | {cell(v, 'task2_letters')} | {cell(v, 'task2_digits')} "
+        lines.append(f"| {name} | [{architectures.index(v['architecture']) + 1}] | {cell(v, 'task1_digits')} | {cell(v, 'task2_letters')} | {cell(v, 'task2_digits')} "
                      f"| {cell(v, 'forgetting')} | {'' if factor is None else f'{factor:.2f}x'} |")
     return "\n".join(lines) + "\n"
 
