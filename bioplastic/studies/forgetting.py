@@ -93,18 +93,12 @@ def accuracy(spec, weights, states, task: Task, config, image_duration, hidden_w
 
 
 def describe_architecture(spec) -> str:
-    segments = (f"{spec.n_classes} segments (one per class of both tasks) x {spec.n_per_class} neurons, "
-                f"lateral inhibition {_inhibition(spec.lateral_inhibition, spec.inhibition_radius)}")
+    """The network, without its lateral-inhibition settings (each variant's own knob)."""
+    segments = f"{spec.n_classes} segments (one per class of both tasks) x {spec.n_per_class} neurons"
     if not spec.hidden:
-        return f"single plastic layer (784 inputs -> {segments}); supervised STDP + All-LTD"
-    h = spec.hidden
-    return (f"two plastic layers: 784 inputs -> {h.n} hidden neurons ({h.rule.name}, unsupervised, lateral "
-            f"inhibition {_inhibition(h.lateral_inhibition, h.inhibition_radius)}) -> {segments}; "
-            f"supervised STDP + All-LTD in the second layer")
-
-
-def _inhibition(kind, radius):
-    return {"all_but_self": "global (all but self)", "none": "none"}.get(kind, f"within radius {radius:g}")
+        return f"single plastic layer: 784 inputs -> {segments}; supervised STDP + All-LTD"
+    return (f"two plastic layers: 784 inputs -> {spec.hidden.n} hidden neurons ({spec.hidden.rule.name}, "
+            f"unsupervised) -> {segments}; supervised STDP + All-LTD in the second layer")
 
 
 def run_variant(task_args) -> dict:
