@@ -44,7 +44,7 @@ test-slow: venv
 	$(PY) -m pytest -m slow $(TEST_ARGS)
 
 bench: venv
-	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.training --scaling
 
 notebooks: venv
 	$(PY) -m pytest --nbmake notebooks
