@@ -43,7 +43,11 @@ def synthetic_tasks(tmp_path, monkeypatch):
 def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
     config = yaml.safe_load((REPO / "experiments" / "forgetting_mnist_emnist.yaml").read_text())
     config["variants"] = {k: config["variants"][k] for k in ("global_inhibition", "freeze_50_global",
-                                                             "langevin_q1_q3")}
+                                                             "langevin_q1_q3", "two_layer_global_global")}
+    config["variants"]["two_layer_global_global"].update({          # small, but the real path
+        "network.hidden.n": 9, "network.hidden.plasticity.parameters": {"A_pre": 0.05},
+        "network.weight_normalization": 3.0,       # 9 inputs per segment neuron (78 is for 196) ...
+        "network.hidden.output_gain": 40.0})       # ... so each input must count for more
     config["forgetting_report"]["baselines"] = {}
     config["quick"] = {}
     path = synthetic_tasks / "exp.yaml"
@@ -65,6 +69,8 @@ def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
     frozen = metrics["variants"]["freeze_50_global"]
     assert frozen["task2_digits"]["mean"] >= frozen["task1_digits"]["mean"] - 10   # frozen weights keep task 1
     assert "Langevin ranges" in metrics["variants"]["langevin_q1_q3"]["notes"][0]
+    two_layer = metrics["variants"]["two_layer_global_global"]
+    assert two_layer["architecture"].startswith("two plastic layers: 784 inputs -> 9 hidden neurons")
     table = (out / "tables.md").read_text()
     assert "| freeze_50_global | [1] |" in table and "hold-out" in table and "[1] single plastic layer" in table
     assert (out / "forgetting.png").stat().st_size > 0

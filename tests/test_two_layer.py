@@ -108,5 +108,8 @@ def test_hidden_layer_from_config_and_its_errors():
         spec_from_config(config_with(n=4, plasticity={"rule": "supervised", "parameters": {}}), 3)
     with pytest.raises(ConfigError, match="tau_post"):
         spec_from_config(config_with(n=4, plasticity={"rule": "stdp", "parameters": {"tau_post": "30 ms"}}), 3)
+    with pytest.raises(ConfigError, match="cannot be reached"):
+        spec_from_config(deep_merge(COMMON_DEFAULTS, {"network": {"weight_normalization": 78.0,
+                                                                  "hidden": {"n": 9}}}), 3)
     with pytest.raises(ConfigError, match="hidden.nn|did you mean"):
         deep_merge(COMMON_DEFAULTS, {"network": {"hidden": {"nn": 4}}})

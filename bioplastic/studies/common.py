@@ -42,7 +42,7 @@ def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
                                                              pruning=plast.get("pruning"))
     if int(net["n_per_class"]) < 1:
         raise ConfigError(f"network.n_per_class must be >= 1, got {net['n_per_class']}.")
-    return NetworkSpec(
+    spec = NetworkSpec(
         excitatory=neuron_from_config(net["excitatory"]), inhibitory=neuron_from_config(net["inhibitory"]),
         rule=rule, n_classes=n_classes, n_per_class=int(net["n_per_class"]),
         max_rate=positive(net["max_rate"], Hz, "network.max_rate"), dt=positive(net["dt"], ms, "network.dt"),
@@ -53,6 +53,20 @@ def spec_from_config(config: dict, n_classes: int) -> NetworkSpec:
         teacher_weight=float(net["teacher"]["weight"]),
         lateral_inhibition=net["lateral_inhibition"], inhibition_radius=float(net["inhibition_radius"]),
         sheet_width=_optional_int(net["sheet_width"], "network.sheet_width"), hidden=hidden_from_config(net, rule))
+    _check_normalization(spec.weight_normalization, spec.n_segment_inputs, rule, "network.weight_normalization")
+    if spec.hidden:
+        _check_normalization(spec.hidden.weight_normalization, spec.n_inputs, spec.hidden.rule,
+                             "network.hidden.weight_normalization")
+    return spec
+
+
+def _check_normalization(total, n_pre, rule, name):
+    """A neuron's input weights cannot sum to more than n_pre * w_max (they would all sit at w_max)."""
+    w_max = float(rule.parameters["w_max"])
+    if total and total >= n_pre * w_max:
+        raise ConfigError(f"{name} = {total:g} cannot be reached: each neuron has {n_pre} inputs with weights "
+                          f"<= w_max = {w_max:g}, so every weight would sit at w_max. Use a total well below "
+                          f"{n_pre * w_max:g} (Diehl & Cook: 78 for 784 inputs, i.e. 0.1 per input).")
 
 
 def hidden_from_config(net: dict, output_rule) -> HiddenLayer | None:
