@@ -342,8 +342,9 @@ def _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, hidden_wei
     for start in range(0, spikes.n_images, batch_size):
         stop = min(start + batch_size, spikes.n_images)
         copy, pixel, step = spikes.batch(start, stop)
-        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, *weight_set(0)[:2],
-                                       hidden_weights=weight_set(0)[2])
+        weights, states, hidden = weight_set(0)
+        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, weights, states,
+                                       hidden_weights=hidden)
         net.network.store("initial")
         for s in range(len(weight_sets)):
             net.network.restore("initial")
