@@ -32,36 +32,72 @@ COMMON_DEFAULTS = {
     "device": {"name": "runtime", "target": "cython", "threads": 0, "build_dir": None, "keep_build": False},
     "data": {"dataset": "mnist", "classes": [0, 1, 2], "n_train": 5000, "n_test": 1000, "holdout_per_class": 800,
              "verify": True},                     # check pinned SHA-256 checksums of the data files
+    # Named layers and projections (see bioplastic/network/spec.py); each entry of
+    # `layers` / `projections` is checked against LAYER_DEFAULTS / PROJECTION_DEFAULTS.
     "network": {
-        "n_per_class": 10,
-        "excitatory": dict(NEURON_DEFAULTS, model="adaptive_lif"),
-        "inhibitory": dict(NEURON_DEFAULTS, model="inhibitory_lif"),
-        "plasticity": {"rule": "supervised", "parameters": {}, "trace_location": "neuron",
-                       "pruning": None},   # {k_p: 1, tau_prune: 7500 ms, prune_below: 0.001}
-        "max_rate": "63.75 Hz",
         "dt": "0.5 ms",
-        "w_init_max": 0.3,
-        "w_exc_inh": 10.4,
-        "w_inh_exc": 17.0,
-        "weight_normalization": None,
-        "teacher": {"rate": "0 Hz", "weight": 0.0},   # excitation of the label's segment while learning
-        "lateral_inhibition": "all_but_self",
-        "inhibition_radius": 0.0,
-        "sheet_width": None,                     # columns of the segments' sheet (null: square)
-        # Two-layer network: an unsupervised hidden layer between input and segments (n: 0 = none).
-        "hidden": {"n": 0, "excitatory": dict(NEURON_DEFAULTS, model="adaptive_lif"),
-                   "plasticity": {"rule": "stdp", "parameters": {}},
-                   "lateral_inhibition": "all_but_self", "inhibition_radius": 0.0, "sheet_width": None,
-                   "weight_normalization": 78.0, "w_init_max": 0.3,
-                   "output_gain": 1.0},         # hidden spike -> segment conductance: output_gain * w
+        "input": {"max_rate": "63.75 Hz"},       # Poisson input: a pixel of intensity 255 fires at max_rate
+        "layers": {},
+        "projections": {},
+        "readout": {"layer": None, "kind": "segments"},   # layer: null = the last layer
     },
     # reset_state: true replaces the rest by resetting neurons and traces at each image start
     # (then rest_duration must be 0 ms): the same learning, 30 % fewer time steps.
-    "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100, "reset_state": False},
+    "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100, "reset_state": False,
+                 # Diehl & Cook: an image evoking < min_spikes spikes in the readout layer is shown
+                 # again with rate_increase more input (at most max_repeats times); the run has room
+                 # for extra_fraction more presentations than images.
+                 "repeat": {"enabled": False, "min_spikes": 5, "rate_increase": "32 Hz", "max_repeats": 10,
+                            "extra_fraction": 0.1}},
     "evaluation": {"batch_size": 500, "test_seed": 12345},
     "variants": {},
     "templates": {},                 # YAML anchors that variants share (``<<: *name``); not read otherwise
     "quick": {},
+}
+
+
+LAYER_DEFAULTS = {
+    "neuron": dict(NEURON_DEFAULTS, model="adaptive_lif"),
+    "size": None, "shape": None, "n_per_class": None,   # exactly one of them
+    "sheet_width": None,                                  # columns of the layer's sheet (null: square)
+    # One-to-one inhibitory partners and lateral inhibition; `inhibition: null` = no partners.
+    "inhibition": {"neuron": dict(NEURON_DEFAULTS, model="inhibitory_lif"), "lateral": "all_but_self",
+                   "radius": 0.0, "w_exc_inh": 10.4, "w_inh_exc": 17.0},
+    "teacher": {"rate": "0 Hz", "weight": 0.0},           # excitation of the label's segment while learning
+}
+
+PROJECTION_DEFAULTS = {
+    "source": None, "target": None,
+    "connectivity": "all_to_all",        # one_to_one | all_but_self | within_radius | fixed_probability
+    "radius": 0.0, "probability": 1.0, "connect_seed": 0,
+    "w_init_max": 0.3,
+    # `plasticity: null` = frozen weights.
+    "plasticity": {"rule": "supervised", "parameters": {}, "trace_location": "neuron",
+                   "pruning": None},     # {k_p: 1, tau_prune: 7500 ms, prune_below: 0.001}
+    "weight_normalization": None,        # each target neuron's input weights sum to this (Diehl & Cook: 78)
+    "gain": 1.0,                         # a spike adds gain * w to the target's conductance
+}
+
+#: Named maps: their entries are user-chosen names, each checked against a template.
+NAMED = {"layers": LAYER_DEFAULTS, "projections": PROJECTION_DEFAULTS}
+
+_LAYER, _PROJ = "network.layers.<layer>", "network.projections.<projection>"
+#: Keys of the single-shape network description (before named layers) and where they went.
+MOVED = {
+    "network.n_per_class": f"{_LAYER}.n_per_class",
+    "network.excitatory": f"{_LAYER}.neuron",
+    "network.inhibitory": f"{_LAYER}.inhibition.neuron",
+    "network.plasticity": f"{_PROJ}.plasticity",
+    "network.lateral_inhibition": f"{_LAYER}.inhibition.lateral",
+    "network.inhibition_radius": f"{_LAYER}.inhibition.radius",
+    "network.sheet_width": f"{_LAYER}.sheet_width",
+    "network.w_init_max": f"{_PROJ}.w_init_max",
+    "network.w_exc_inh": f"{_LAYER}.inhibition.w_exc_inh",
+    "network.w_inh_exc": f"{_LAYER}.inhibition.w_inh_exc",
+    "network.weight_normalization": f"{_PROJ}.weight_normalization",
+    "network.teacher": f"{_LAYER}.teacher",
+    "network.max_rate": "network.input.max_rate",
+    "network.hidden": "a layer of its own under network.layers, with projections input -> it -> the segments",
 }
 
 
@@ -70,6 +106,14 @@ def deep_merge(base: dict, override: dict, *, path: str = "", strict: bool = Tru
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
         where = f"{path}.{key}" if path else str(key)
+        if where in MOVED or _moved_under_variant(where):
+            old = where if where in MOVED else _moved_under_variant(where)
+            raise ConfigError(f"config key {where!r} belongs to the old single-shape network description; it is now "
+                              f"{MOVED[old]} (networks are named layers and projections: see "
+                              "experiments/supervised_stdp_alltd.yaml).")
+        if key in NAMED and path.endswith("network"):
+            out[key] = _merge_named(base.get(key) or {}, value, NAMED[key], f"{where}", strict)
+            continue
         if strict and key not in base:
             close = difflib.get_close_matches(str(key), [str(k) for k in base], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -84,18 +128,60 @@ def deep_merge(base: dict, override: dict, *, path: str = "", strict: bool = Tru
     return out
 
 
+def _moved_under_variant(where: str) -> str | None:
+    """``variants.x.network.n_per_class`` -> ``network.n_per_class`` when that key moved."""
+    for old in MOVED:
+        if where.endswith("." + old) and (where.startswith("variants.") or where.startswith("quick.")):
+            return old
+    return None
+
+
+def _merge_named(base: dict, override, template: dict, path: str, strict: bool) -> dict:
+    """Entries of a named map: an existing entry is merged, a new one starts from the template,
+    ``name: null`` removes one."""
+    if override is None:
+        return {}
+    if not isinstance(override, dict):
+        raise ConfigError(f"{path} must be a mapping of names to settings, got {override!r}.")
+    out = copy.deepcopy(base)
+    for name, entry in override.items():
+        if entry is None:
+            out.pop(name, None)
+            continue
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}.{name} must be a mapping of settings, got {entry!r}.")
+        out[name] = deep_merge(out.get(name) or template, entry, path=f"{path}.{name}", strict=strict)
+    return out
+
+
 def dotted_to_nested(overrides: dict) -> dict:
-    """``{"network.n_per_class": 20}`` -> ``{"network": {"n_per_class": 20}}``."""
+    """``{"network.dt": "0.1 ms"}`` -> ``{"network": {"dt": "0.1 ms"}}``.
+
+    Values are copied (YAML anchors share objects between variants); a dotted key that lands
+    inside a mapping given by another key is merged into it, in either order.
+    """
     nested: dict = {}
     for dotted, value in overrides.items():
         node = nested
-        *parents, leaf = dotted.split(".")
+        *parents, leaf = str(dotted).split(".")
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {dotted!r} conflicts with another override.")
-        node[leaf] = value
+        value = copy.deepcopy(value)
+        if isinstance(node.get(leaf), dict) and isinstance(value, dict):
+            node[leaf] = _merge_plain(value, node[leaf])
+        else:
+            node[leaf] = value
     return nested
+
+
+def _merge_plain(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge_plain(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) \
+            else value
+    return out
 
 
 def parse_cli_overrides(items: list[str]) -> dict:

@@ -1,8 +1,6 @@
 """Test presentations with plasticity off, and the readout of a class from spike counts.
 
-Readout: the predicted class is the segment (group of excitatory neurons assigned to a
-class) with the largest summed spike count during the presentation; a presentation that
-evokes no spike at all is counted as wrong (prediction -1), never silently as class 0.
+The spike counts of the readout layer go to a readout of :mod:`bioplastic.readout`.
 
 Evaluation is *batched*: with plasticity off, test images are independent, so B images
 are simulated at once in B copies of the network. With the weights frozen, the input layer
@@ -38,23 +36,8 @@ from scipy import sparse
 from bioplastic.devices import DeviceConfig, activated
 from bioplastic.encoding import poisson_spike_trains
 from bioplastic.errors import ConfigError
-from bioplastic.network.build import NetworkSpec, _segment_layer, build_evaluation_network
-
-
-def readout(counts: np.ndarray, segments: np.ndarray, n_classes: int, among=None) -> np.ndarray:
-    """Class with the largest summed spike count per presentation; -1 when silent.
-
-    ``counts``: [..., n_exc]; ``segments``: class of each excitatory neuron. ``among``
-    restricts the answer to some classes (e.g. the digits of task 1 after task 2), reading
-    only their segments.
-    """
-    classes = np.arange(n_classes) if among is None else np.asarray(among)
-    per_class = np.zeros(counts.shape[:-1] + (len(classes),))
-    for k, c in enumerate(classes):
-        per_class[..., k] = counts[..., segments == c].sum(-1)
-    pred = classes[per_class.argmax(-1)]
-    pred[per_class.max(-1) == 0] = -1
-    return pred
+from bioplastic.network.build import _layer_groups, build_evaluation_network
+from bioplastic.network.spec import INPUT, NetworkSpec, split_state_name
 
 
 class TestSpikes:
@@ -96,8 +79,8 @@ class DrivenEvaluationNetwork:
     counter: SpikeMonitor
 
     def counts(self) -> np.ndarray:
-        """Spike count of each excitatory neuron in the last run: [copy, n_exc]."""
-        return np.array(self.counter.count[:]).reshape(self.n_copies, self.spec.n_exc)
+        """Spike count of each neuron of the layer in the last run: [copy, n]."""
+        return np.array(self.counter.count[:]).reshape(self.n_copies, self.spec.readout.size)
 
 
 def build_driven_evaluation_network(spec: NetworkSpec, n_copies: int, n_steps: int, *,
@@ -115,24 +98,31 @@ def build_driven_evaluation_network(spec: NetworkSpec, n_copies: int, n_steps: i
     copy in this step, minus one if its own partner spiked. A per-copy counter gathers the
     spikes (one synapse per inhibitory neuron), so a copy costs O(n_exc) synapses, not O(n_exc^2).
     """
-    ge, gi = spec.excitatory.excitatory_input, spec.excitatory.inhibitory_input
-    pooled = spec.lateral_inhibition == "all_but_self"
-    drive = TimedArray(np.zeros((n_steps, n_copies * spec.n_exc)), dt=spec.dt, name=f"{name}_drive")
-    exc, inh, s_ei, s_ie = _segment_layer(
-        dataclasses.replace(spec, lateral_inhibition="none") if pooled else spec, n_copies,
-        "lateral_total : 1 (linked)\nlateral_seen : 1" if pooled else "", "", {"learning": 0.0}, name)
-    exc.namespace.update({drive.name: drive, "w_inh_exc": spec.w_inh_exc})
+    layer = spec.readout
+    if not spec.single_driven_layer:
+        raise ConfigError("the driven evaluation network replaces the input synapses of a single layer; this "
+                          "network has several layers (use the synaptic evaluation).")
+    n = layer.size
+    ge, gi = layer.model.excitatory_input, layer.model.inhibitory_input
+    pooled = layer.inhibition is not None and layer.inhibition.lateral == "all_but_self"
+    drive = TimedArray(np.zeros((n_steps, n_copies * n)), dt=spec.dt, name=f"{name}_drive")
+    unpooled = dataclasses.replace(layer, inhibition=dataclasses.replace(layer.inhibition, lateral="none")) \
+        if pooled else layer
+    exc, inh, s_ei, s_ie = _layer_groups(spec, unpooled, n_copies, name, training=False,
+                                         extra_equations="lateral_total : 1 (linked)\nlateral_seen : 1" if pooled else "")
+    w_inh_exc = layer.inhibition.w_inh_exc if layer.inhibition else 0.0
+    exc.namespace.update({drive.name: drive, "w_inh_exc": w_inh_exc})
     code = f"{ge} += {drive.name}(t, i)"
     objects = [exc, inh, s_ei, s_ie]
     if pooled:
         # On the excitatory group's clock: each clock costs the runtime device time per step.
         pool = NeuronGroup(n_copies, "spikes : 1", name=f"{name}_pool", clock=exc.clock)
         s_pool = Synapses(inh, pool, on_pre="spikes_post += 1", name=f"{name}_S_pool", clock=exc.clock)
-        s_pool.connect(i=np.arange(n_copies * spec.n_exc), j=np.repeat(np.arange(n_copies), spec.n_exc))
-        s_self = Synapses(inh, exc, on_pre=f"{gi}_post -= w_inh_exc", namespace={"w_inh_exc": spec.w_inh_exc},
+        s_pool.connect(i=np.arange(n_copies * n), j=np.repeat(np.arange(n_copies), n))
+        s_self = Synapses(inh, exc, on_pre=f"{gi}_post -= w_inh_exc", namespace={"w_inh_exc": w_inh_exc},
                           name=f"{name}_S_self", clock=exc.clock)
         s_self.connect(j="i")
-        exc.lateral_total = linked_var(pool, "spikes", index=np.repeat(np.arange(n_copies), spec.n_exc))
+        exc.lateral_total = linked_var(pool, "spikes", index=np.repeat(np.arange(n_copies), n))
         # The counter only grows; each neuron takes the increase since the previous step.
         code += f"\n{gi} += w_inh_exc * (lateral_total - lateral_seen)\nlateral_seen = lateral_total"
         objects += [pool, s_pool, s_self]
@@ -145,7 +135,9 @@ def build_driven_evaluation_network(spec: NetworkSpec, n_copies: int, n_steps: i
 
 def input_drive(spec: NetworkSpec, copy: np.ndarray, pixel: np.ndarray, step: np.ndarray, weights: np.ndarray,
                 n_copies: int, n_steps: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Summed input weight onto each excitatory neuron, per step: [n_steps, n_copies * n_exc].
+    """Summed input weight onto each neuron of the layer, per step: [n_steps, n_copies * n].
+
+    ``weights``: [n_inputs, n], the input projections' weights times their gains, summed.
 
     One sparse (spikes x inputs) by dense (inputs x neurons) product: row ``step*n_copies + copy``
     of the spike matrix marks the inputs of that copy that spike at that step. ``out``: an array
@@ -156,9 +148,9 @@ def input_drive(spec: NetworkSpec, copy: np.ndarray, pixel: np.ndarray, step: np
                                shape=(n_steps * n_copies, spec.n_inputs))
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     if out is None:
-        out = np.empty((n_steps, n_copies * spec.n_exc))
-    flat = out.reshape(n_steps * n_copies, spec.n_exc)       # a view: out is C-contiguous
-    block = max(n_copies, (1 << 20) // spec.n_exc // n_copies * n_copies)   # ~8 MB of rows, whole steps
+        out = np.empty((n_steps, n_copies * spec.readout.size))
+    flat = out.reshape(n_steps * n_copies, spec.readout.size)       # a view: out is C-contiguous
+    block = max(n_copies, (1 << 20) // spec.readout.size // n_copies * n_copies)   # ~8 MB of rows, whole steps
     for start in range(0, len(flat), block):
         flat[start:start + block] = spikes[start:start + block] @ weights
     return out
@@ -170,18 +162,27 @@ def run_values(net: DrivenEvaluationNetwork, batch, weights: np.ndarray, states:
     The one place where a weight set and its carried-over states meet the built network, for
     both devices (runtime: :func:`_assign`; standalone: :func:`_standalone_run_args`).
     ``batch``: (copy, pixel, step) of the input spikes, as :meth:`TestSpikes.batch` gives them;
-    ``weights``: [n_inputs, n_exc]; ``states``: {var: [n_exc]} in SI units (e.g. ``theta``).
+    ``weights``: {projection: [n_inputs, n]}; ``states``: {``layer.var``: [n]} in SI units (e.g. ``exc.theta``).
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (net.spec.n_inputs, net.spec.n_exc):
-        raise ConfigError(f"weights have shape {weights.shape}, expected {(net.spec.n_inputs, net.spec.n_exc)}.")
+    weights = combined_input_weights(net.spec, weights)
     # Computed into the TimedArray's own array: the runtime device reads it as it is; the
     # standalone device writes it to a file for the binary.
     values = {net.drive: input_drive(net.spec, *batch, weights, net.n_copies, net.n_steps, out=net.drive.values)}
-    for var, state in (states or {}).items():
-        view = getattr(net.exc, var)
+    for name, state in (states or {}).items():
+        view = getattr(net.exc, split_state_name(name)[1])
         values[view] = Quantity(np.tile(np.asarray(state, dtype=np.float64).ravel(), net.n_copies), dim=view.dim)
     return values
+
+
+def combined_input_weights(spec: NetworkSpec, weights: dict) -> np.ndarray:
+    """What the input adds to the layer per input spike: the sum of gain * w over input projections."""
+    total = np.zeros((spec.n_inputs, spec.readout.size))
+    for name, p in spec.projections.items():
+        w = np.asarray(weights[name], dtype=np.float64)
+        if w.shape != total.shape:
+            raise ConfigError(f"weights of {name!r} have shape {w.shape}, expected {total.shape}.")
+        total += w if p.gain == 1 else p.gain * w
+    return total
 
 
 def _assign(values: dict) -> None:
@@ -239,30 +240,38 @@ def _run_arg_directory(build_dir: str, n_bytes: int):
                 leftover.unlink()
 
 
-def _run_batches(net: DrivenEvaluationNetwork, spikes: TestSpikes, weight_sets, state_sets, counts, run, progress):
-    """Every batch of test images under every weight set; ``run(values) -> counts [copy, n_exc]``."""
+def _run_batches(net: DrivenEvaluationNetwork, spikes: TestSpikes, weight_sets: dict, state_sets: dict, counts, run,
+                 progress):
+    """Every batch of test images under every weight set; ``run(values) -> counts [copy, n]``."""
+    n_sets = len(counts)
     for start in range(0, spikes.n_images, net.n_copies):
         stop = min(start + net.n_copies, spikes.n_images)
         batch = spikes.batch(start, stop)        # copies stop-start.. (last batch) get no input and are dropped
-        for s in range(len(weight_sets)):
+        for s in range(n_sets):
+            weights = {k: v[s] for k, v in weight_sets.items()}
             states = {k: v[s] for k, v in state_sets.items()}
-            counts[s, start:stop] = run(run_values(net, batch, weight_sets[s], states))[:stop - start]
+            counts[s, start:stop] = run(run_values(net, batch, weights, states))[:stop - start]
             if progress is not None:
                 progress.update(stop - start)
 
 
-def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_sets=None, *,
-                     batch_size: int = 500, progress=None, device: DeviceConfig | None = None,
-                     timings: dict | None = None, hidden_weight_sets=None) -> np.ndarray:
-    """Spike counts of every test image under every weight set: [n_sets, n_images, n_exc].
+def _n_sets(weight_sets: dict) -> int:
+    sizes = {len(v) for v in weight_sets.values()}
+    if len(sizes) != 1:
+        raise ConfigError(f"every projection needs the same number of weight sets, got {sorted(sizes)}.")
+    return sizes.pop()
 
-    ``weight_sets``: [n_sets, n_inputs, n_exc]; ``state_sets``: dict var -> [n_sets, n_exc].
-    With a hidden layer, ``weight_sets`` are the hidden -> segment weights [n_sets, hidden.n,
-    n_exc], ``hidden_weight_sets`` the input -> hidden ones, and evaluation runs the synaptic
-    network of :func:`build_evaluation_network` (runtime device; the hidden layer's spikes
-    depend on its dynamics, so no drive can replace its synapses).
+
+def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets: dict, state_sets: dict | None = None, *,
+                     batch_size: int = 500, progress=None, device: DeviceConfig | None = None,
+                     timings: dict | None = None) -> np.ndarray:
+    """Spike counts of the readout layer for every test image under every weight set: [n_sets, n_images, n].
+
+    ``weight_sets``: {projection: [n_sets, ...]}; ``state_sets``: {``layer.var``: [n_sets, n]}.
+    A single layer fed by the input is evaluated with the input replaced by its drive (below);
+    deeper networks run their synapses (:func:`_evaluate_batched_synaptic`, runtime device).
     At most ``batch_size`` images are simulated at once (memory: the drive takes
-    ``8 * batch_size * n_exc * n_steps`` bytes); the batches are made equal in size.
+    ``8 * batch_size * n * n_steps`` bytes); the batches are made equal in size.
     One network is built per call and re-run for every batch and weight set:
 
     * ``device=None`` (the current Brian2 runtime settings) or a runtime :class:`DeviceConfig`:
@@ -273,13 +282,14 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
     ``timings``, if given, receives the seconds spent building the network (``build_s``),
     compiling it (``compile_s``, standalone) and running every batch under every set (``run_s``).
     """
-    weight_sets = np.asarray(weight_sets, dtype=np.float64)
+    weight_sets = {k: np.asarray(v, dtype=np.float64) for k, v in weight_sets.items()}
     state_sets = dict(state_sets or {})
-    n_sets = len(weight_sets)
-    if spec.hidden:
-        return _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, hidden_weight_sets,
-                                          batch_size=batch_size, progress=progress, device=device)
-    counts = np.zeros((n_sets, spikes.n_images, spec.n_exc), dtype=np.int32)
+    n_sets = _n_sets(weight_sets)
+    if not spec.single_driven_layer:
+        return _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, batch_size=batch_size,
+                                          progress=progress, device=device)
+    n = spec.readout.size
+    counts = np.zeros((n_sets, spikes.n_images, n), dtype=np.int32)
     if n_sets == 0 or spikes.n_images == 0:
         return counts
     n_batches = -(-spikes.n_images // max(1, int(batch_size)))
@@ -305,7 +315,7 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
             finally:
                 gc.unfreeze()
     elif device.name == "cpp_standalone":
-        drive_bytes = 8 * n_copies * spec.n_exc * spikes.n_steps
+        drive_bytes = 8 * n_copies * n * spikes.n_steps
         with activated(device, "eval") as build_dir, _run_arg_directory(build_dir, drive_bytes) as arg_dir:
             net = build_driven_evaluation_network(spec, n_copies, spikes.n_steps)
             net.network.run(spikes.duration, namespace={})
@@ -325,28 +335,23 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets, state_s
     return counts
 
 
-def _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, hidden_weight_sets, *, batch_size, progress,
-                               device):
-    """Batched evaluation with explicit synapses in every layer (networks with a hidden layer)."""
+def _evaluate_batched_synaptic(spec, spikes, weight_sets: dict, state_sets: dict, *, batch_size, progress, device):
+    """Batched evaluation with explicit synapses in every layer (networks of several layers)."""
     if device is not None and device.name != "runtime":
-        raise ConfigError("a network with a hidden layer is evaluated on the runtime device only, "
+        raise ConfigError("a network of several layers is evaluated on the runtime device only, "
                           f"not {device.name!r}.")
-    if hidden_weight_sets is None:
-        raise ConfigError("the network has a hidden layer: pass hidden_weight_sets as well.")
 
     def weight_set(s):
-        return (weight_sets[s], {k: np.asarray(v[s], float) for k, v in state_sets.items()},
-                hidden_weight_sets[s])
+        return ({k: v[s] for k, v in weight_sets.items()}, {k: np.asarray(v[s], float) for k, v in state_sets.items()})
 
-    counts = np.zeros((len(weight_sets), spikes.n_images, spec.n_exc), dtype=np.int32)
+    n_sets = _n_sets(weight_sets)
+    counts = np.zeros((n_sets, spikes.n_images, spec.readout.size), dtype=np.int32)
     for start in range(0, spikes.n_images, batch_size):
         stop = min(start + batch_size, spikes.n_images)
         copy, pixel, step = spikes.batch(start, stop)
-        weights, states, hidden = weight_set(0)
-        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, weights, states,
-                                       hidden_weights=hidden)
+        net = build_evaluation_network(spec, stop - start, copy * spec.n_inputs + pixel, step, *weight_set(0))
         net.network.store("initial")
-        for s in range(len(weight_sets)):
+        for s in range(n_sets):
             net.network.restore("initial")
             net.assign(*weight_set(s))
             net.network.run(spikes.duration, namespace={})
@@ -356,16 +361,16 @@ def _evaluate_batched_synaptic(spec, spikes, weight_sets, state_sets, hidden_wei
     return counts
 
 
-def evaluate_sequential(spec: NetworkSpec, spikes: TestSpikes, weights, states=None, rest=150 * ms, *,
-                        hidden_weights=None) -> np.ndarray:
-    """The same test spike trains presented one after another to one network: [n_images, n_exc]."""
+def evaluate_sequential(spec: NetworkSpec, spikes: TestSpikes, weights: dict, states: dict | None = None,
+                        rest=150 * ms) -> np.ndarray:
+    """The same test spike trains presented one after another to one network: [n_images, n]."""
     period_steps = spikes.n_steps + int(round(float(rest / spec.dt)))
     net = build_evaluation_network(spec, 1, spikes.pixel, spikes.step + spikes.image * period_steps, weights,
-                                   states, hidden_weights=hidden_weights, name="seq")
-    monitor = SpikeMonitor(net.exc, name="seq_spikes")
+                                   states, name="seq")
+    monitor = SpikeMonitor(net.groups[spec.readout_layer], name="seq_spikes")
     net.network.add(monitor)
     net.network.run(spikes.n_images * period_steps * spec.dt, namespace={})
     presentation = np.asarray(np.round(monitor.t / spec.dt), dtype=np.int64) // period_steps
-    counts = np.zeros((spikes.n_images, spec.n_exc), dtype=np.int32)
+    counts = np.zeros((spikes.n_images, spec.readout.size), dtype=np.int32)
     np.add.at(counts, (presentation, np.asarray(monitor.i)), 1)
     return counts

@@ -72,6 +72,33 @@ def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = No
     plt.close(fig)
 
 
+def weight_mosaic(weights: np.ndarray, path: Path, *, title: str = "", shape=(28, 28), assignments=None) -> None:
+    """Input weights of many neurons tiled into one image (fast for thousands of neurons), with
+    the class each neuron was assigned to in its corner when given."""
+    n_inputs, n = weights.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    h, w = shape
+    canvas = np.full((rows * (h + 1), cols * (w + 1)), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = weights[:, k].reshape(shape)
+    size = min(12.0, 0.35 * cols + 1)
+    fig, ax = plt.subplots(figsize=(size + 1, size * rows / cols + 0.6), dpi=150)
+    im = ax.imshow(canvas, cmap="hot_r", vmin=0, vmax=float(np.nanmax(canvas)) or 1.0, interpolation="nearest")
+    if assignments is not None and n <= 1600:
+        for k, a in enumerate(assignments):
+            r, c = divmod(k, cols)
+            ax.text(c * (w + 1) + 1, r * (h + 1) + 4, str(a) if a >= 0 else "", fontsize=max(3, 60 / cols),
+                    color="tab:blue")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.6, label="weight")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
 def weight_comparison(weight_vectors, labels, path: Path, *, title: str = "", shape=(28, 28)) -> None:
     """The input weights of one neuron under several conditions, side by side, same colour scale."""
     fig, axes = plt.subplots(1, len(weight_vectors), figsize=(3.2 * len(weight_vectors) + 0.8, 3.4), dpi=130,

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Quantity, TimedArray, ms
+from brian2 import Hz, Quantity, TimedArray, ms
 
 from bioplastic.errors import ConfigError
 
@@ -46,6 +46,17 @@ class Protocol:
     #: Instead of a rest, the network's neurons and traces are put back in their resting state
     #: at the start of every image (what a long rest does, without simulating it).
     reset_state: bool = False
+    #: Repeat mode (Diehl & Cook 2015): the images of ``order`` [n, copy] (pool indices, with
+    #: ``order_labels``) are shown one per presentation period, and an image that evoked fewer
+    #: than ``repeat.min_spikes`` spikes is shown again with more input (see RepeatRule).
+    order: np.ndarray | None = None
+    order_labels: np.ndarray | None = None
+    repeat: "RepeatRule | None" = None
+
+    @property
+    def period(self) -> Quantity:
+        """One presentation: image plus rest."""
+        return self.image_duration + self.rest_duration
 
     @property
     def n_copies(self) -> int:
@@ -58,7 +69,14 @@ class Protocol:
     def timed_arrays(self, name_prefix: str = "") -> dict:
         """The Brian2 functions the network calls; names are those used in its equations."""
         stimulus = np.vstack([np.zeros((1, self.pool.shape[1])), self.pool / 255.0])
-        return {
+        tables = {}
+        if self.order is not None:
+            # Indexed by the presenter's pointer through a 1 ms grid (row k = k-th image to show).
+            tables["order_table"] = TimedArray((self.order + 1).astype(float), dt=1 * ms,
+                                               name=f"{name_prefix}order_table")
+            tables["label_table"] = TimedArray(self.order_labels.astype(float), dt=1 * ms,
+                                               name=f"{name_prefix}label_table")
+        return tables | {
             # Indexed by *row* through a 1 ms grid: stimulus(row*ms, pixel) is pool[row-1, pixel].
             "stimulus": TimedArray(stimulus, dt=1 * ms, name=f"{name_prefix}stimulus"),
             "image_schedule": TimedArray(self.image.astype(float), dt=self.slot, name=f"{name_prefix}image_schedule"),
@@ -66,6 +84,24 @@ class Protocol:
             "learning_schedule": TimedArray(self.learning.astype(float), dt=self.slot,
                                             name=f"{name_prefix}learning_schedule"),
         }
+
+
+@dataclass(frozen=True)
+class RepeatRule:
+    """Diehl & Cook (2015): "if the excitatory neurons in the second layer fire less than five
+    spikes within 350 ms, the maximum input firing rate is increased by 32 Hz and the example is
+    presented again for 350 ms". ``max_repeats`` bounds it (then the next image comes), and
+    the run has room for ``extra_fraction`` more presentations than images."""
+    min_spikes: int = 5
+    rate_increase: Quantity = field(default_factory=lambda: 32 * Hz)
+    max_repeats: int = 10
+    extra_fraction: float = 0.1
+
+    def validate(self) -> "RepeatRule":
+        if self.min_spikes < 1 or self.max_repeats < 1 or self.extra_fraction < 0:
+            raise ConfigError("protocol.repeat: min_spikes and max_repeats must be >= 1 and extra_fraction >= 0, "
+                              f"got {self}.")
+        return self
 
 
 class ProtocolBuilder:
@@ -138,4 +174,27 @@ class ProtocolBuilder:
         learning = np.concatenate(self._learning + [np.zeros(1)])
         return Protocol(self.slot, self.image_duration, self.rest_duration, self.pool, image, label, learning,
                         list(self.blocks), list(self.snapshot_slots), self.reset_state)
+
+
+def repeat_protocol(pool: np.ndarray, orders: np.ndarray, labels: np.ndarray, image_duration, rest_duration,
+                    rule: RepeatRule, snapshot_every: int, reset_state: bool = False) -> Protocol:
+    """A training protocol in repeat mode: ``orders`` [copy, n] shown in order, each image until
+    it evokes ``rule.min_spikes`` spikes; room for ``n * (1 + extra_fraction)`` presentations,
+    snapshots every ``snapshot_every`` presentations."""
+    n_copies, n = orders.shape
+    n_periods = int(np.ceil(n * (1 + rule.extra_fraction)))
+    snapshot_every = min(snapshot_every, n_periods)
+    n_periods = -(-n_periods // snapshot_every) * snapshot_every      # whole snapshot intervals
+    builder = ProtocolBuilder(pool, image_duration, rest_duration, n_copies=n_copies, reset_state=reset_state)
+    builder.snapshot()
+    for start in range(0, n_periods, snapshot_every):
+        stop = min(start + snapshot_every, n_periods)
+        # Placeholder rows (pool row 0): the schedule only marks *when* an image is on; which
+        # image is on is the presenter's pointer into ``order``.
+        builder.present(np.zeros((n_copies, stop - start), int), np.zeros((n_copies, stop - start), int),
+                        learning=True)
+        builder.snapshot()
+    protocol = builder.build()
+    protocol.order, protocol.order_labels, protocol.repeat = orders.T.copy(), labels.T.copy(), rule.validate()
+    return protocol
 

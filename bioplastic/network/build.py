@@ -1,19 +1,15 @@
-"""The plastic network: Poisson input -> (plastic) excitatory segments <-> inhibitory neurons.
+"""Build Brian2 networks from a :class:`~bioplastic.network.spec.NetworkSpec`.
 
-    input (n_inputs per copy) --S_in: plastic, all-to-all--> excitatory (n_classes x n_per_class)
-    excitatory --S_ei: one-to-one--> inhibitory --S_ie: all-but-self or within radius--> excitatory
+    input (Poisson, one neuron per pixel) --projections--> layers --projections--> layers ...
+    each layer: excitatory neurons (its neuron model) <-> one-to-one inhibitory partners that
+    inhibit all other neurons of the layer, those within a radius on its sheet, or none.
 
-With a hidden layer (``NetworkSpec.hidden``, the two-layer network) the input first drives
-an unsupervised layer with its own inhibitory partners and lateral inhibition, and that
-layer drives the class segments:
-
-    input --S_hid_in: plastic (e.g. STDP)--> hidden excitatory <-> hidden inhibitory
-    hidden excitatory --S_in: plastic (e.g. supervised)--> excitatory segments <-> inhibitory
-
-Every object is built for ``n_copies`` independent copies of that network at once
+Every object is built for ``n_copies`` independent copies of the network at once
 (block-diagonal connectivity): seeds during training, test images during batched
 evaluation. Copies share compiled code and per-step overhead, which is where small
-networks spend their time.
+networks spend their time. Objects are named ``{name}_{layer}``, ``{name}_{layer}_inh``,
+``{name}_{projection}``, so that states and weights can be addressed by layer and
+projection name.
 """
 from __future__ import annotations
 
@@ -21,158 +17,180 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import brian2
-from brian2 import Hz, ms, Network, NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses
+from brian2 import Network, NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses
 
+from bioplastic.brian_compat import run_summed_variables_every
 from bioplastic.errors import ConfigError
-from bioplastic.models.base import NeuronModel
 from bioplastic.models.plasticity import PlasticityRule
 from bioplastic.network import topology
+from bioplastic.network.spec import INPUT, Layer, NetworkSpec, Projection, rule_traces, split_state_name
 from bioplastic.protocol import Protocol
 
 
-def lateral_pairs(kind: str, n: int, radius: float = 0.0, sheet_width: int | None = None):
-    """(inhibitory i, excitatory j) pairs of the inhibitory feedback within one layer of one copy."""
-    if kind == "all_but_self":
-        return topology.all_but_self(n)
-    if kind == "radius":
-        return topology.within_radius(topology.sheet_positions(n, sheet_width), radius)
-    if kind == "none":
-        return np.array([], int), np.array([], int)
-    raise ConfigError(f"lateral_inhibition must be 'all_but_self', 'radius' or 'none', got {kind!r}.")
+# --- pieces of code a group needs ---------------------------------------------------------
+def _trace_code(spec: NetworkSpec, layer: str) -> tuple[list[str], list[str], dict]:
+    """Trace variables of a layer's neurons for the rules that touch them: (equations, spike code, decays).
 
-
-@dataclass(frozen=True)
-class HiddenLayer:
-    """An unsupervised plastic layer between the input and the class segments.
-
-    Its ``n`` excitatory neurons sit on a 2-D sheet (``sheet_width`` columns, square by
-    default), each with a one-to-one inhibitory partner that inhibits all other hidden
-    neurons, those within ``inhibition_radius`` on the sheet, or none. Spikes of the hidden
-    layer reach the segments through plastic synapses that add ``output_gain * w``.
+    One variable per trace name serves every rule (e.g. a hidden neuron's ``stdp_trace`` is the
+    postsynaptic trace of its input synapses and the presynaptic trace of its output synapses).
     """
-    n: int
-    excitatory: NeuronModel
-    rule: PlasticityRule
-    lateral_inhibition: str = "all_but_self"
-    inhibition_radius: float = 0.0
-    sheet_width: int | None = None
-    weight_normalization: float | None = 78.0
-    w_init_max: float = 0.3
-    output_gain: float = 1.0
-
-    def lateral_pairs(self):
-        return lateral_pairs(self.lateral_inhibition, self.n, self.inhibition_radius, self.sheet_width)
-
-    def validate(self, output_rule: PlasticityRule) -> "HiddenLayer":
-        if self.n < 1:
-            raise ConfigError(f"network.hidden.n must be >= 1 (0 means no hidden layer), got {self.n}.")
-        if self.rule.name == "supervised":
-            raise ConfigError("network.hidden.plasticity.rule: the hidden layer has no class segments, so the "
-                              "'supervised' rule has nothing to follow; use 'stdp' (or 'all_ltd').")
-        if self.output_gain <= 0:
-            raise ConfigError(f"network.hidden.output_gain must be > 0, got {self.output_gain}.")
-        if self.rule.trace_location != "neuron" or output_rule.trace_location != "neuron":
-            raise ConfigError("a hidden layer needs per-neuron traces (plasticity.trace_location: neuron) "
-                              "in both layers.")
-        # A hidden neuron's one trace serves as postsynaptic trace of its input synapses and as
-        # presynaptic trace of its output synapses, so both must decay alike.
-        if abs(float(self.rule.parameters["tau_post"]) - float(output_rule.parameters["tau_pre"])) > 1e-12:
-            raise ConfigError(
-                f"the hidden layer's tau_post ({self.rule.parameters['tau_post']}) must equal the output "
-                f"rule's tau_pre ({output_rule.parameters['tau_pre']}): a hidden neuron keeps one spike "
-                "trace for both roles. Set network.hidden.plasticity.parameters.tau_post or "
-                "network.plasticity.parameters.tau_pre so that they agree.")
-        return self
+    equations, on_spike, decay = [], [], {}
+    for side, projections in (("post", spec.incoming(layer)), ("pre", spec.outgoing(layer))):
+        for p in projections:
+            if not p.plastic:
+                continue
+            rule = p.rule
+            for line in (rule.pre_equations if side == "pre" else rule.post_equations).splitlines():
+                if line.strip() and line not in equations:
+                    equations.append(line)
+            for line in (rule.pre_reset if side == "pre" else rule.post_reset).splitlines():
+                if line.strip() and line not in on_spike:
+                    on_spike.append(line)
+            for trace, tau in rule_traces(rule, side).items():
+                decay.setdefault(trace, (rule, side))
+    return equations, on_spike, decay
 
 
-@dataclass(frozen=True)
-class NetworkSpec:
-    excitatory: NeuronModel
-    inhibitory: NeuronModel
-    rule: PlasticityRule
-    n_classes: int
-    n_per_class: int
-    n_inputs: int = 784
-    max_rate: object = field(default_factory=lambda: 63.75 * Hz)
-    dt: object = field(default_factory=lambda: 0.5 * ms)
-    w_init_max: float = 0.3
-    w_exc_inh: float = 10.4
-    w_inh_exc: float = 17.0
-    weight_normalization: float | None = None    # per-neuron sum of input weights (Diehl & Cook: 78)
-    # Teacher: during training, neurons of the label's segment receive Poisson excitation
-    # (rate, conductance per spike); 0 Hz = off. Without it, segments of new classes cannot
-    # win against trained ones and never spike, so they never learn (continual learning).
-    teacher_rate: object = field(default_factory=lambda: 0 * Hz)
-    teacher_weight: float = 0.0
-    lateral_inhibition: str = "all_but_self"     # "all_but_self" | "radius" | "none"
-    inhibition_radius: float = 0.0
-    sheet_width: int | None = None
-    hidden: HiddenLayer | None = None
-
-    @property
-    def n_exc(self) -> int:
-        return self.n_classes * self.n_per_class
-
-    def segments(self) -> np.ndarray:
-        """Class of each excitatory neuron: neurons k*n_per_class ... belong to class k."""
-        return np.repeat(np.arange(self.n_classes), self.n_per_class)
-
-    @property
-    def n_segment_inputs(self) -> int:
-        """Presynaptic neurons of the segments: the input, or the hidden layer when there is one."""
-        return self.hidden.n if self.hidden else self.n_inputs
-
-    def lateral_pairs(self):
-        """(inhibitory i, excitatory j) pairs of the segments' inhibitory feedback within one copy."""
-        return lateral_pairs(self.lateral_inhibition, self.n_exc, self.inhibition_radius, self.sheet_width)
-
-    def initial_weights(self, rng: np.random.Generator) -> np.ndarray:
-        """Uniform in [0, w_init_max), as in Diehl & Cook (2015); shape [n_segment_inputs, n_exc]."""
-        return rng.uniform(0, self.w_init_max, size=(self.n_segment_inputs, self.n_exc))
-
-    def initial_hidden_weights(self, rng: np.random.Generator) -> np.ndarray:
-        """Input -> hidden weights, uniform in [0, hidden.w_init_max): [n_inputs, hidden.n]."""
-        return rng.uniform(0, self.hidden.w_init_max, size=(self.n_inputs, self.hidden.n))
+def _attach_trace_decay(group, decay: dict, dt) -> None:
+    """Exact once-per-step decay of every trace of a group (see PlasticityRule.trace_decay)."""
+    for trace, (rule, side) in decay.items():
+        group.run_regularly(f"{trace} *= {rule.trace_decay(side, dt, trace)!r}", when="start",
+                            name=f"{group.name}_{trace}_decay")
 
 
-HIDDEN = "hidden_"   # prefix of the hidden layer's state variables in state dicts ("hidden_theta")
+def _learning_equations(spec: NetworkSpec, layer: str) -> list[str]:
+    """Variables a target of plastic projections needs: the schedule flag and normalisation sums."""
+    lines = []
+    incoming = [p for p in spec.incoming(layer) if p.plastic]
+    if incoming:
+        lines.append("learning = learning_schedule(t) : 1 (shared)")
+    for p in incoming:
+        if p.weight_normalization:
+            lines.append(f"{_total(p)} : 1")
+            if p.rule.per_synapse_bounds:
+                lines.append(f"{_free(p)} : 1")
+    return lines
 
 
-def _excitatory_inhibitory(spec: NetworkSpec, model: NeuronModel, n: int, pairs, n_copies: int,
-                           exc_equations: str, exc_reset: str, namespace: dict, name: str):
-    """One layer: ``n`` excitatory neurons per copy, each with an inhibitory partner that
-    inhibits the excitatory neurons given by ``pairs`` (within the layer and copy)."""
-    exc = model.make_group(n * n_copies, extra_equations=exc_equations, extra_reset=exc_reset,
-                           namespace=namespace, name=f"{name}_exc", dt=spec.dt)
-    inh = spec.inhibitory.make_group(n * n_copies, namespace={"learning": 0.0}, name=f"{name}_inh", dt=spec.dt)
+def _total(p: Projection) -> str:
+    return f"w_total_{p.name}"
+
+
+def _free(p: Projection) -> str:
+    return f"w_free_{p.name}"
+
+
+# --- layers ---------------------------------------------------------------------------------
+def _input_group(spec: NetworkSpec, protocol: Protocol, n_copies: int, functions: dict, name: str,
+                 presenter: NeuronGroup | None = None) -> NeuronGroup:
+    equations, on_spike, decay = _trace_code(spec, INPUT)
+    linked = ["pointer : 1 (linked)", "boost : 1 (linked)"] if presenter is not None else []
+    inp = NeuronGroup(spec.n_inputs * n_copies,
+                      "\n".join(["copy : integer (constant)", "pixel : integer (constant)", "p_spike : 1"]
+                                + linked + equations),
+                      # rand() is only drawn for pixels that are on: most of MNIST is background.
+                      threshold="p_spike > 0 and rand() < p_spike",
+                      reset="\n".join(on_spike) or None, namespace=dict(functions), name=f"{name}_input",
+                      dt=spec.dt, method="exact")
+    _attach_trace_decay(inp, decay, spec.dt)
+    if on_spike:
+        # Count a presynaptic spike in its trace before synaptic propagation, as the per-synapse
+        # form does (its pre pathway runs before the post pathway): a pre and a post spike in the
+        # same time step then pair as pre-before-post in both formulations.
+        inp.resetter["spike"].when = "before_synapses"
+    copies = np.repeat(np.arange(n_copies), spec.n_inputs)
+    inp.copy = copies
+    inp.pixel = np.tile(np.arange(spec.n_inputs), n_copies)
+    # The spike probability changes only when the schedule does: set it once per slot.
+    if presenter is None:
+        code = "p_spike = rate_dt * stimulus(image_schedule(t, copy)*ms, pixel)"
+    else:
+        # Repeat mode: the image is the presenter's pointer into the order table, at a rate
+        # raised by `boost` steps; nothing once every image was shown.
+        inp.pointer = brian2.linked_var(presenter, "pointer", index=copies)
+        inp.boost = brian2.linked_var(presenter, "boost", index=copies)
+        code = ("p_spike = (rate_dt + boost_dt*boost) * stimulus(order_table(pointer*ms, copy)*ms, pixel)"
+                " * int(image_schedule(t, copy) > 0) * int(pointer < n_order)")
+        inp.namespace.update(boost_dt=float(protocol.repeat.rate_increase * spec.dt), n_order=len(protocol.order))
+    inp.run_regularly(code, dt=protocol.slot, when="start", name=f"{name}_input_schedule")
+    inp.namespace["rate_dt"] = float(spec.max_rate * spec.dt)
+    return inp
+
+
+def _presenter(spec: NetworkSpec, protocol: Protocol, n_copies: int, name: str) -> NeuronGroup:
+    """Repeat mode (Diehl & Cook 2015): one neuron-less bookkeeper per copy. At the start of each
+    presentation it moves to the next image if the readout layer fired ``min_spikes`` during the
+    previous one (or after ``max_repeats`` tries), otherwise raises the input rate one step."""
+    rule = protocol.repeat
+    presenter = NeuronGroup(n_copies, "pointer : 1\nboost : 1\ncount : 1\nstarted : 1", name=f"{name}_presenter",
+                            dt=spec.dt, namespace={"min_spikes": float(rule.min_spikes),
+                                                   "max_repeats": float(rule.max_repeats),
+                                                   "n_order": float(len(protocol.order))})
+    presenter.run_regularly("advance = started * int(count >= min_spikes or boost >= max_repeats)"
+                            " * int(pointer < n_order)\n"
+                            "pointer += advance\nboost = (boost + 1) * (1 - advance) * started\n"
+                            "count = 0\nstarted = 1", dt=protocol.period, when="start", order=-2,
+                            name=f"{name}_presenter_step")
+    return presenter
+
+
+def _presenter_counter(presenter, readout, size: int, n_copies: int, name: str, dt) -> Synapses:
+    counter = Synapses(readout, presenter, on_pre="count_post += 1", name=f"{name}_presenter_count", dt=dt)
+    counter.connect(i=np.arange(n_copies * size), j=np.repeat(np.arange(n_copies), size))
+    return counter
+
+
+def _layer_groups(spec: NetworkSpec, layer: Layer, n_copies: int, name: str, *, training: bool,
+                  functions: dict | None = None, extra_equations: str = "") -> list:
+    """A layer's excitatory group, its inhibitory partners and their synapses (None where absent)."""
+    lines = ["copy : integer (constant)"]
+    reset = []
+    namespace = dict(functions or {})
+    if training:
+        if layer.has_segments and "label_table" in namespace:     # repeat mode: the pointer's label
+            lines += ["segment : integer (constant)", "pointer : 1 (linked)",
+                      "label_now = label_table(pointer*ms, copy)*int(label_schedule(t, copy) >= 0)"
+                      " - int(label_schedule(t, copy) < 0) : 1"]
+        elif layer.has_segments:
+            lines += ["segment : integer (constant)", "label_now = label_schedule(t, copy) : 1"]
+        lines += _learning_equations(spec, layer.name)
+        equations, on_spike, decay = _trace_code(spec, layer.name)
+        lines += equations
+        reset += on_spike
+    if "learning = " not in "\n".join(lines):
+        namespace["learning"] = 0.0
+    if extra_equations:
+        lines.append(extra_equations)
+    exc = layer.model.make_group(layer.size * n_copies, extra_equations="\n".join(lines), extra_reset="\n".join(reset),
+                                 namespace=namespace, name=f"{name}_{layer.name}", dt=spec.dt)
+    exc.copy = np.repeat(np.arange(n_copies), layer.size)
+    if training:
+        _attach_trace_decay(exc, decay, spec.dt)
+        if layer.has_segments:
+            exc.segment = np.tile(layer.segments(), n_copies)
+    if layer.inhibition is None:
+        return [exc, None, None, None]
+    inhibition = layer.inhibition
+    inh = inhibition.model.make_group(layer.size * n_copies, namespace={"learning": 0.0}, name=f"{name}_{layer.name}_inh",
+                                      dt=spec.dt)
     # Each excitatory neuron drives its own inhibitory partner ...
-    s_ei = Synapses(exc, inh, on_pre=f"{spec.inhibitory.excitatory_input}_post += w_exc_inh",
-                    namespace={"w_exc_inh": spec.w_exc_inh}, name=f"{name}_S_ei", dt=spec.dt)
-    i, j = topology.replicate(*topology.one_to_one(n), n, n, n_copies)
+    s_ei = Synapses(exc, inh, on_pre=f"{inhibition.model.excitatory_input}_post += w_exc_inh",
+                    namespace={"w_exc_inh": inhibition.w_exc_inh}, name=f"{name}_{layer.name}_ei", dt=spec.dt)
+    i, j = topology.replicate(*topology.one_to_one(layer.size), layer.size, layer.size, n_copies)
     s_ei.connect(i=i, j=j)
     # ... which inhibits all other excitatory neurons (or those within a radius on the sheet).
-    li, lj = pairs
+    li, lj = layer.lateral_pairs()
     if not len(li):                     # R = 0 or "none": no lateral inhibition at all
-        return exc, inh, s_ei, None
-    s_ie = Synapses(inh, exc, on_pre=f"{model.inhibitory_input}_post += w_inh_exc",
-                    namespace={"w_inh_exc": spec.w_inh_exc}, name=f"{name}_S_ie", dt=spec.dt)
-    i, j = topology.replicate(li, lj, n, n, n_copies)
+        return [exc, inh, s_ei, None]
+    s_ie = Synapses(inh, exc, on_pre=f"{layer.model.inhibitory_input}_post += w_inh_exc",
+                    namespace={"w_inh_exc": inhibition.w_inh_exc}, name=f"{name}_{layer.name}_ie", dt=spec.dt)
+    i, j = topology.replicate(li, lj, layer.size, layer.size, n_copies)
     s_ie.connect(i=i, j=j)
-    return exc, inh, s_ei, s_ie
+    return [exc, inh, s_ei, s_ie]
 
 
-def _segment_layer(spec, n_copies, exc_equations="", exc_reset="", namespace=None, name="train"):
-    return _excitatory_inhibitory(spec, spec.excitatory, spec.n_exc, spec.lateral_pairs(), n_copies,
-                                  exc_equations, exc_reset, namespace or {"learning": 0.0}, name)
-
-
-def _hidden_layer(spec, n_copies, exc_equations="", exc_reset="", namespace=None, name="train"):
-    h = spec.hidden
-    return _excitatory_inhibitory(spec, h.excitatory, h.n, h.lateral_pairs(), n_copies, exc_equations, exc_reset,
-                                  namespace or {"learning": 0.0}, f"{name}_hidden")
-
-
-def normalize_weights(s_in: Synapses, total: float, period, name: str) -> None:
+# --- projections ----------------------------------------------------------------------------
+def normalize_weights(syn: Synapses, p: Projection, period, name: str) -> None:
     """Scale each neuron's input weights to sum to ``total`` (Diehl & Cook 2015), once per ``period``.
 
     The sums are Brian2 summed variables. Their updaters normally run every time step (a pass
@@ -180,318 +198,290 @@ def normalize_weights(s_in: Synapses, total: float, period, name: str) -> None:
     rescaling, so normalisation costs two or three passes per period instead. Frozen weights
     (``plastic_w == 0``) keep their values: only the free ones are rescaled.
     """
-    for target in s_in.summed_updaters:
-        updater = s_in.summed_updaters[target]
-        updater._clock = brian2.Clock(dt=period, name=f"{name}_{target}_clock")
-        updater.when, updater.order = "start", 0
-    if "w_free_post" in s_in.summed_updaters:
-        code = ("w = clip(w*(1 - plastic_w) + plastic_w*w*(w_norm_total - (w_total_post - w_free_post))"
-                "/clip(w_free_post, 1e-12, inf), w_lo, w_hi)")
+    run_summed_variables_every(syn, period, name)
+    total, free = _total(p), _free(p)
+    if p.rule.per_synapse_bounds:
+        code = (f"w = clip(w*(1 - plastic_w) + plastic_w*w*(w_norm_total - ({total}_post - {free}_post))"
+                f"/clip({free}_post, 1e-12, inf), w_lo, w_hi)")
     else:
-        code = "w = clip(w * w_norm_total / w_total_post, 0, w_max)"
-    s_in.run_regularly(code, dt=period, when="start", order=1, name=f"{name}_normalize")
-    s_in.namespace["w_norm_total"] = float(total)
+        code = f"w = clip(w * w_norm_total / {total}_post, 0, w_max)"
+    syn.run_regularly(code, dt=period, when="start", order=1, name=f"{name}_normalize")
+    syn.namespace["w_norm_total"] = float(p.weight_normalization)
 
 
-def _learning_equations(rule: PlasticityRule, normalizing: bool) -> str:
-    """Variables a postsynaptic group of a plastic projection needs."""
-    return "\n".join(["w_total : 1" if normalizing else "",
-                      "w_free : 1" if normalizing and rule.per_synapse_bounds else "",
-                      "learning = learning_schedule(t) : 1 (shared)", rule.post_equations])
+def _connect(spec: NetworkSpec, syn: Synapses, name: str, n_copies: int) -> None:
+    p = spec.projections[name]
+    i, j = topology.replicate(*spec.pairs(name), spec.size(p.source), spec.size(p.target), n_copies)
+    syn.connect(i=i, j=j)
 
 
-def _plastic_projection(pre, post, n_pre: int, n_post: int, n_copies: int, rule: PlasticityRule, target: str,
-                        weights: np.ndarray, *, gain: float, normalization: float | None, synapse_state: dict | None,
-                        langevin_sigma: float, protocol: Protocol, namespace: dict, name: str, dt) -> Synapses:
-    """All-to-all plastic synapses ``pre -> post`` (per copy), with their protections."""
+def _set_weights(syn: Synapses, spec: NetworkSpec, name: str, weights, n_copies: int, variable: str = "w") -> None:
+    """Weights [copy, ...] or [...] shared by every copy; order: copy-major, then as the pairs."""
+    shape = (n_copies,) + spec.weight_shape(name)
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape not in (shape, shape[1:]):
+        raise ConfigError(f"projection {name!r}: weights have shape {weights.shape}, expected {shape} "
+                          "(copies, then presynaptic x postsynaptic neurons, or synapses).")
+    setattr(syn, variable, np.ascontiguousarray(np.broadcast_to(weights, shape)).ravel())
+
+
+def _plastic_projection(spec: NetworkSpec, name: str, pre, post, n_copies: int, weights, *, synapse_state,
+                        langevin_sigma: float, protocol: Protocol, namespace: dict, prefix: str) -> Synapses:
+    """Plastic synapses of one projection (per copy), with their protections."""
+    p = spec.projections[name]
+    rule: PlasticityRule = p.rule
+    target = spec.layers[p.target].model.excitatory_input
     summed = ""
-    if normalization:
-        summed = f"\nw_total_post = {rule.weight_variable} : 1 (summed)"
+    if p.weight_normalization:
+        summed = f"\n{_total(p)}_post = {rule.weight_variable} : 1 (summed)"
         if rule.per_synapse_bounds:
-            summed += f"\nw_free_post = plastic_w*{rule.weight_variable} : 1 (summed)"
+            summed += f"\n{_free(p)}_post = plastic_w*{rule.weight_variable} : 1 (summed)"
     # `learning` in the rule's code resolves to the postsynaptic group's (Brian2 reads
     # unsuffixed names in synaptic code as postsynaptic variables).
-    transmit = f"{target}_post += w" if gain == 1 else f"{target}_post += output_gain*w"
+    transmit = f"{target}_post += w" if p.gain == 1 else f"{target}_post += output_gain*w"
     syn = Synapses(pre, post, model=rule.synapse_model + summed,
                    on_pre=f"{rule.before_transmission}\n{transmit}\n{rule.on_pre}", on_post=rule.on_post,
-                   namespace={**namespace, **rule.parameters, "output_gain": float(gain)}, name=name, dt=dt)
-    i, j = topology.replicate(*topology.all_to_all(n_pre, n_post), n_pre, n_post, n_copies)
-    syn.connect(i=i, j=j)
-    weights = np.asarray(weights, dtype=float)
-    if weights.shape != (n_copies, n_pre, n_post):
-        raise ConfigError(f"{name}: initial weights have shape {weights.shape}, expected "
-                          f"{(n_copies, n_pre, n_post)} (copies, presynaptic, postsynaptic neurons).")
-    syn.w = weights.ravel()   # same order as (i, j): copy-major, then presynaptic, then postsynaptic
+                   namespace={**namespace, **rule.parameters, "output_gain": float(p.gain)},
+                   name=f"{prefix}_{name}", dt=spec.dt)
+    _connect(spec, syn, name, n_copies)
+    _set_weights(syn, spec, name, weights, n_copies)
+    shape = (n_copies,) + spec.weight_shape(name)
     if (synapse_state or langevin_sigma) and not rule.per_synapse_bounds:
-        raise ConfigError("freeze masks, per-weight bounds and Langevin noise need a rule with "
-                          "per_synapse_bounds=True.")
+        raise ConfigError(f"projection {name!r}: freeze masks, per-weight bounds and Langevin noise need a rule "
+                          "with per_synapse_bounds=True.")
     if rule.per_synapse_bounds:
         for var, default in (("plastic_w", 1.0), ("w_lo", 0.0), ("w_hi", float(rule.parameters["w_max"]))):
             values = (synapse_state or {}).get(var)
-            setattr(syn, var, default if values is None else np.broadcast_to(values, weights.shape).ravel())
+            setattr(syn, var, default if values is None else np.broadcast_to(values, shape).ravel())
         if langevin_sigma:
             # Langevin phase, dw = F(w) dt + noise: the plasticity rule gives F(w); Gaussian noise
             # of std langevin_sigma is added to every plastic weight once per schedule slot while
             # learning is on (every weight, also those whose neurons are silent: the noise is
             # what finds out which weights the task does not hold in place).
             syn.run_regularly("w = clip(w + plastic_w*learning*langevin_sigma*randn(), w_lo, w_hi)",
-                              dt=protocol.slot, when="end", name=f"{name}_langevin")
+                              dt=protocol.slot, when="end", name=f"{prefix}_{name}_langevin")
             syn.namespace["langevin_sigma"] = float(langevin_sigma)
-    if normalization:
-        normalize_weights(syn, normalization, protocol.slot, name)
+    if p.weight_normalization:
+        normalize_weights(syn, p, protocol.slot, f"{prefix}_{name}")
     return syn
 
 
+def _frozen_projection(spec: NetworkSpec, name: str, pre, post, n_copies: int, prefix: str) -> Synapses:
+    p = spec.projections[name]
+    target = spec.layers[p.target].model.excitatory_input
+    syn = Synapses(pre, post, "w : 1", on_pre=f"{target}_post += {float(p.gain)!r}*w", name=f"{prefix}_{name}",
+                   dt=spec.dt)
+    _connect(spec, syn, name, n_copies)
+    return syn
+
+
+# --- training network -----------------------------------------------------------------------
 @dataclass
 class TrainingNetwork:
     network: Network
     spec: NetworkSpec
     protocol: Protocol
-    input: NeuronGroup
-    exc: NeuronGroup
-    s_in: Synapses                     # plastic synapses onto the segments (from input or hidden layer)
-    weight_monitor: StateMonitor | None
-    state_monitor: StateMonitor | None
+    groups: dict                      # layer name (and "input") -> NeuronGroup
+    synapses: dict                    # projection name -> Synapses
+    weight_monitors: dict             # plastic projection -> StateMonitor
+    state_monitors: dict              # layer -> StateMonitor of its adaptive variables
     spike_monitor: SpikeMonitor | None
-    snapshot_period: object
-    hidden_exc: NeuronGroup | None = None
-    s_hidden: Synapses | None = None   # plastic input -> hidden synapses
-    hidden_weight_monitor: StateMonitor | None = None
-    hidden_state_monitor: StateMonitor | None = None
+    snapshot_period: object = None
+    progress_monitor: StateMonitor | None = None     # repeat mode: images completed at each snapshot
 
-    def weight_snapshots(self) -> np.ndarray:
-        """Weights onto the segments at each snapshot: [snapshot, copy, presynaptic, excitatory neuron]."""
-        return self._snapshots(self.weight_monitor, self.spec.rule, self.spec.n_segment_inputs, self.spec.n_exc)
+    def images_completed(self) -> np.ndarray:
+        """Repeat mode: images shown to the end at each snapshot, [snapshot, copy]."""
+        return np.array(self.progress_monitor.pointer).T.astype(int)
 
-    def hidden_weight_snapshots(self) -> np.ndarray:
-        """Input -> hidden weights at each snapshot: [snapshot, copy, input, hidden neuron]."""
-        return self._snapshots(self.hidden_weight_monitor, self.spec.hidden.rule, self.spec.n_inputs,
-                               self.spec.hidden.n)
+    def weight_snapshots(self, projection: str) -> np.ndarray:
+        """Weights of a projection at each snapshot: [snapshot, copy, pre, post] (or [..., synapse])."""
+        p = self.spec.projections[projection]
+        w = np.array(getattr(self.weight_monitors[projection], p.weight_variable)).T   # a copy: [time, synapse]
+        return w.reshape((len(w), self.protocol.n_copies) + self.spec.weight_shape(projection))
 
-    def _snapshots(self, monitor, rule, n_pre, n_post):
-        w = np.array(getattr(monitor, rule.weight_variable)).T  # [time, synapse], a copy: the monitor's memory goes with the network
-        return w.reshape(len(w), self.protocol.n_copies, n_pre, n_post)
+    def state_snapshots(self, state: str) -> np.ndarray:
+        """``layer.variable`` at each snapshot: [snapshot, copy, neuron], SI units."""
+        layer, var = split_state_name(state)
+        values = np.array(getattr(self.state_monitors[layer], var + "_")).T
+        return values.reshape(len(values), self.protocol.n_copies, self.spec.size(layer))
 
-    def state_snapshots(self, variable: str) -> np.ndarray:
-        """State variable at each snapshot: [snapshot, copy, neuron]; ``hidden_theta`` is the hidden layer's."""
-        monitor, n = self.state_monitor, self.spec.n_exc
-        if variable.startswith(HIDDEN):
-            monitor, n, variable = self.hidden_state_monitor, self.spec.hidden.n, variable[len(HIDDEN):]
-        values = np.array(getattr(monitor, variable + "_")).T   # SI units, copied
-        return values.reshape(len(values), self.protocol.n_copies, n)
-
-    def final_weights(self) -> np.ndarray:
-        return np.array(getattr(self.s_in, self.spec.rule.weight_variable)[:]).reshape(
-            self.protocol.n_copies, self.spec.n_segment_inputs, self.spec.n_exc)
+    def final_weights(self, projection: str) -> np.ndarray:
+        p = self.spec.projections[projection]
+        return np.array(getattr(self.synapses[projection], p.weight_variable)[:]).reshape(
+            (self.protocol.n_copies,) + self.spec.weight_shape(projection))
 
 
-def adaptive_variables(model: NeuronModel) -> list[str]:
-    """State variables that learning changes and evaluation must carry over (e.g. theta)."""
-    eqs = brian2.Equations(model.equations)
-    return [name for name in ("theta",) if name in eqs.diff_eq_names]
-
-
-def adaptive_state_names(spec: NetworkSpec) -> list[str]:
-    """Adaptive variables of every layer; the hidden layer's carry the ``hidden_`` prefix."""
-    names = adaptive_variables(spec.excitatory)
-    if spec.hidden:
-        names += [HIDDEN + v for v in adaptive_variables(spec.hidden.excitatory)]
-    return names
-
-
-def _set_states(exc, hidden_exc, states: dict | None, n_copies: int, spec: NetworkSpec) -> None:
-    """Set state variables (SI values, [copy, neuron] or [neuron] shared by all copies)."""
-    for var, values in (states or {}).items():
-        group, n = exc, spec.n_exc
-        if var.startswith(HIDDEN):
-            if hidden_exc is None:
-                raise ConfigError(f"state {var!r} given, but the network has no hidden layer.")
-            group, n, var = hidden_exc, spec.hidden.n, var[len(HIDDEN):]
+def set_states(groups: dict, states: dict | None, n_copies: int, spec: NetworkSpec) -> None:
+    """Set ``layer.variable`` states (SI values, [copy, neuron] or [neuron] shared by all copies)."""
+    for name, values in (states or {}).items():
+        layer, var = split_state_name(name)
+        if layer not in groups:
+            raise ConfigError(f"state {name!r} given, but the network has no layer {layer!r}; "
+                              f"layers: {', '.join(spec.layers)}.")
         # Trailing underscore: values in SI units, as the snapshots store them.
-        setattr(group, var + "_", np.broadcast_to(np.asarray(values, float), (n_copies, n)).ravel())
+        setattr(groups[layer], var + "_",
+                np.broadcast_to(np.asarray(values, float), (n_copies, spec.size(layer))).ravel())
 
 
-def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weights: np.ndarray, *,
-                           record_spikes: bool = False, name: str = "train", initial_state: dict | None = None,
-                           synapse_state: dict | None = None, langevin_sigma: float = 0.0,
-                           hidden_weights: np.ndarray | None = None,
-                           hidden_synapse_state: dict | None = None) -> TrainingNetwork:
+def _snapshot_period(protocol: Protocol):
+    if not protocol.snapshot_slots:
+        return None
+    gaps = np.diff(protocol.snapshot_slots)
+    if len(gaps) and (gaps != gaps[0]).any():
+        raise ConfigError("protocol: snapshots must be evenly spaced.")
+    first = protocol.snapshot_slots[0]
+    period = (gaps[0] if len(gaps) else first or 1) * protocol.slot
+    if first % int(round(float(period / protocol.slot))):
+        raise ConfigError("protocol: snapshots must fall on multiples of their spacing.")
+    return period
+
+
+def _rest_reset(spec: NetworkSpec, groups: dict, inhibitory: dict, protocol: Protocol) -> None:
+    """No rest between images: at the start of each (slot = image) every neuron and trace is put
+    back at rest, which is what a long rest achieves (adaptive thresholds are kept)."""
+    parts = [(groups[INPUT], None, INPUT)] + [(groups[n], spec.layers[n].model, n) for n in spec.layers]
+    parts += [(inh, spec.layers[n].inhibition.model, None) for n, inh in inhibitory.items()]
+    for group, model, layer in parts:
+        traces = list(_trace_code(spec, layer)[2]) if layer else []
+        code = "\n".join(c for c in ([model.resting_state_code()] if model else []) + [f"{t} = 0" for t in traces] if c)
+        group.run_regularly(code, dt=protocol.slot, when="start", order=-1, name=f"{group.name}_rest_reset")
+
+
+def build_training_network(spec: NetworkSpec, protocol: Protocol, weights: dict, *, record_spikes: bool = False,
+                           name: str = "train", initial_state: dict | None = None,
+                           synapse_state: dict | None = None, langevin_sigma: float = 0.0) -> TrainingNetwork:
     """Build the plastic network that runs a whole protocol in one ``run()``.
 
-    ``initial_weights``: [copy, n_segment_inputs, n_exc] onto the segments; with a hidden layer
-    also ``hidden_weights`` [copy, n_inputs, hidden.n]. Snapshots of weights and adaptive
-    thresholds are recorded at the protocol's snapshot times (evenly spaced).
-    ``initial_state``: variables to start from (e.g. ``theta``, ``hidden_theta`` after a first
-    task); ``synapse_state`` / ``hidden_synapse_state``: ``plastic_w``, ``w_lo``, ``w_hi`` arrays
-    shaped like the weights, for rules with per-synapse bounds; ``langevin_sigma``: Gaussian
-    weight noise per schedule slot (Langevin phase), in every plastic projection.
+    ``weights``: {projection: [copy, ...]} initial weights of every projection.
+    ``initial_state``: {``layer.variable``: values} to start from (e.g. ``exc.theta`` after a
+    first task); ``synapse_state``: {projection: {``plastic_w``, ``w_lo``, ``w_hi``}} for rules
+    with per-synapse bounds; ``langevin_sigma``: Gaussian weight noise per schedule slot
+    (Langevin phase) in every plastic projection with per-synapse bounds.
+    Weights of plastic projections and adaptive states are recorded at the protocol's
+    snapshot times (evenly spaced).
     """
-    hidden = spec.hidden
-    if (hidden is None) != (hidden_weights is None):
-        raise ConfigError("hidden_weights must be given exactly when the network has a hidden layer.")
-    n_copies, rule = protocol.n_copies, spec.rule
-    first_rule = hidden.rule if hidden else rule      # the rule of the synapses leaving the input
+    missing = [p for p in spec.projections if p not in weights]
+    unknown = [p for p in weights if p not in spec.projections]
+    if missing or unknown:
+        raise ConfigError(f"initial weights: missing for {missing}, unknown projections {unknown}; "
+                          f"projections: {', '.join(spec.projections)}.")
+    unknown = [p for p in (synapse_state or {}) if p not in spec.projections]
+    if unknown:
+        raise ConfigError(f"synapse state for unknown projection(s) {unknown}; projections: "
+                          f"{', '.join(spec.projections)}.")
+    n_copies = protocol.n_copies
     functions = protocol.timed_arrays(name_prefix=f"{name}_")
-
-    inp = NeuronGroup(spec.n_inputs * n_copies,
-                      "copy : integer (constant)\npixel : integer (constant)\np_spike : 1\n" + first_rule.pre_equations,
-                      # rand() is only drawn for pixels that are on: most of MNIST is background.
-                      threshold="p_spike > 0 and rand() < p_spike",
-                      reset=first_rule.pre_reset or None, namespace=dict(functions), name=f"{name}_input",
-                      dt=spec.dt, method="exact")
-    first_rule.attach_traces(inp, "pre", spec.dt)
-    if first_rule.pre_reset:
-        # Count a presynaptic spike in its trace before synaptic propagation, as the per-synapse
-        # form does (its pre pathway runs before the post pathway): a pre and a post spike in the
-        # same time step then pair as pre-before-post in both formulations.
-        inp.resetter["spike"].when = "before_synapses"
-    inp.copy = np.repeat(np.arange(n_copies), spec.n_inputs)
-    inp.pixel = np.tile(np.arange(spec.n_inputs), n_copies)
-    # The spike probability changes only when the schedule does: set it once per slot.
-    inp.run_regularly("p_spike = rate_dt * stimulus(image_schedule(t, copy)*ms, pixel)",
-                      dt=protocol.slot, when="start", name=f"{name}_input_schedule")
-    inp.namespace["rate_dt"] = float(spec.max_rate * spec.dt)
-    projection = dict(n_copies=n_copies, langevin_sigma=langevin_sigma, protocol=protocol, namespace=functions,
-                      dt=spec.dt)
-
-    objects, pre, hidden_objects = [inp], inp, {}
-    if hidden:
-        # The hidden neurons' one spike trace is the postsynaptic trace of their input synapses
-        # and the presynaptic trace of their synapses onto the segments (same time constant).
-        h_exc, h_inh, h_ei, h_ie = _hidden_layer(
-            spec, n_copies, "copy : integer (constant)\n" + _learning_equations(hidden.rule, bool(hidden.weight_normalization)),
-            hidden.rule.post_reset, dict(functions), name)
-        hidden.rule.attach_traces(h_exc, "post", spec.dt)
-        h_exc.copy = np.repeat(np.arange(n_copies), hidden.n)
-        s_hidden = _plastic_projection(inp, h_exc, spec.n_inputs, hidden.n, rule=hidden.rule,
-                                       target=hidden.excitatory.excitatory_input, weights=hidden_weights, gain=1.0,
-                                       normalization=hidden.weight_normalization, synapse_state=hidden_synapse_state,
-                                       name=f"{name}_S_hid_in", **projection)
-        objects += [h_exc, h_inh, h_ei, h_ie, s_hidden]
-        hidden_objects = dict(hidden_exc=h_exc, s_hidden=s_hidden)
-        pre = h_exc
-
-    normalizing = bool(spec.weight_normalization)
-    exc_equations = "\n".join(["segment : integer (constant)", "copy : integer (constant)",
-                               "label_now = label_schedule(t, copy) : 1", _learning_equations(rule, normalizing)])
-    exc, inh, s_ei, s_ie = _segment_layer(spec, n_copies, exc_equations, rule.post_reset, dict(functions), name)
-    rule.attach_traces(exc, "post", spec.dt)
-    if float(spec.teacher_rate) > 0 and spec.teacher_weight > 0:
-        exc.run_regularly(f"{spec.excitatory.excitatory_input} += teacher_weight * learning * "
-                          "int(label_now == segment) * int(rand() < teacher_p)", when="start", name=f"{name}_teacher")
-        exc.namespace.update(teacher_weight=float(spec.teacher_weight), teacher_p=float(spec.teacher_rate * spec.dt))
-    exc.segment = np.tile(spec.segments(), n_copies)
-    exc.copy = np.repeat(np.arange(n_copies), spec.n_exc)
-    s_in = _plastic_projection(pre, exc, spec.n_segment_inputs, spec.n_exc, rule=rule,
-                               target=spec.excitatory.excitatory_input, weights=initial_weights,
-                               gain=hidden.output_gain if hidden else 1.0, normalization=spec.weight_normalization,
-                               synapse_state=synapse_state, name=f"{name}_S_in", **projection)
-    _set_states(exc, hidden_objects.get("hidden_exc"), initial_state, n_copies, spec)
-    objects += [exc, inh, s_in, s_ei, s_ie]
+    presenter = _presenter(spec, protocol, n_copies, name) if protocol.repeat else None
+    groups = {INPUT: _input_group(spec, protocol, n_copies, functions, name, presenter)}
+    inhibitory, objects = {}, [groups[INPUT], presenter]
+    for layer in spec.layers.values():
+        exc, inh, s_ei, s_ie = _layer_groups(spec, layer, n_copies, name, training=True, functions=functions)
+        groups[layer.name] = exc
+        if presenter is not None and "pointer" in exc.variables:
+            exc.pointer = brian2.linked_var(presenter, "pointer", index=np.repeat(np.arange(n_copies), layer.size))
+        if inh is not None:
+            inhibitory[layer.name] = inh
+        objects += [exc, inh, s_ei, s_ie]
+        if float(layer.teacher_rate) > 0 and layer.teacher_weight > 0:
+            exc.run_regularly(f"{layer.model.excitatory_input} += teacher_weight * learning * "
+                              "int(label_now == segment) * int(rand() < teacher_p)", when="start",
+                              name=f"{name}_{layer.name}_teacher")
+            exc.namespace.update(teacher_weight=float(layer.teacher_weight),
+                                 teacher_p=float(layer.teacher_rate * spec.dt))
+    synapses = {}
+    for pname, p in spec.projections.items():
+        if p.plastic:
+            synapses[pname] = _plastic_projection(
+                spec, pname, groups[p.source], groups[p.target], n_copies, weights[pname],
+                synapse_state=(synapse_state or {}).get(pname), langevin_sigma=langevin_sigma, protocol=protocol,
+                namespace=functions, prefix=name)
+        else:
+            synapses[pname] = _frozen_projection(spec, pname, groups[p.source], groups[p.target], n_copies, name)
+            _set_weights(synapses[pname], spec, pname, weights[pname], n_copies)
+    set_states(groups, initial_state, n_copies, spec)
+    objects += list(synapses.values())
     if protocol.reset_state:
-        # No rest between images: at the start of each (slot = image) every neuron and trace is
-        # put back at rest, which is what a long rest achieves (adaptive thresholds are kept).
-        groups = [(inp, None), (exc, spec.excitatory), (inh, spec.inhibitory)]
-        if hidden:
-            groups += [(hidden_objects["hidden_exc"], hidden.excitatory)]
-        for group, model in groups:
-            code = "\n".join(c for c in (model.resting_state_code() if model else "",
-                                         "stdp_trace = 0" if "stdp_trace" in group.variables else "") if c)
-            group.run_regularly(code, dt=protocol.slot, when="start", order=-1, name=f"{group.name}_rest_reset")
-    objects = [obj for obj in objects if obj is not None]
+        _rest_reset(spec, groups, inhibitory, protocol)
 
-    monitors = dict(weight_monitor=None, state_monitor=None, hidden_weight_monitor=None, hidden_state_monitor=None)
-    period = None
-    if protocol.snapshot_slots:
-        gaps = np.diff(protocol.snapshot_slots)
-        if len(gaps) and (gaps != gaps[0]).any():
-            raise ConfigError("protocol: snapshots must be evenly spaced.")
-        first = protocol.snapshot_slots[0]
-        period = (gaps[0] if len(gaps) else first or 1) * protocol.slot
-        if first % int(round(float(period / protocol.slot))):
-            raise ConfigError("protocol: snapshots must fall on multiples of their spacing.")
-        layers = [("", s_in, exc, spec.excitatory, rule)]
-        if hidden:
-            layers.append(("hidden_", hidden_objects["s_hidden"], hidden_objects["hidden_exc"], hidden.excitatory,
-                           hidden.rule))
-        for prefix, syn, group, model, layer_rule in layers:
-            monitors[f"{prefix}weight_monitor"] = StateMonitor(syn, layer_rule.weight_variable, record=True, dt=period,
-                                                              when="start", name=f"{syn.name}_w_snapshots")
-            adaptive = adaptive_variables(model)
-            if adaptive:
-                monitors[f"{prefix}state_monitor"] = StateMonitor(group, adaptive, record=True, dt=period, when="start",
-                                                                 name=f"{group.name}_state_snapshots")
-        objects += [m for m in monitors.values() if m is not None]
+    weight_monitors, state_monitors = {}, {}
+    period = _snapshot_period(protocol)
+    if period is not None:
+        for pname in spec.plastic_projections:
+            syn = synapses[pname]
+            weight_monitors[pname] = StateMonitor(syn, spec.projections[pname].weight_variable, record=True, dt=period,
+                                                  when="start", name=f"{syn.name}_w_snapshots")
+        for state in spec.adaptive_states():
+            layer, var = split_state_name(state)
+            if layer not in state_monitors:
+                variables = [split_state_name(s)[1] for s in spec.adaptive_states() if s.startswith(layer + ".")]
+                state_monitors[layer] = StateMonitor(groups[layer], variables, record=True, dt=period, when="start",
+                                                     name=f"{groups[layer].name}_state_snapshots")
+    objects += list(weight_monitors.values()) + list(state_monitors.values())
+    progress_monitor = None
+    if presenter is not None:
+        objects.append(_presenter_counter(presenter, groups[spec.readout_layer], spec.readout.size, n_copies, name,
+                                          spec.dt))
+        if period is not None:
+            progress_monitor = StateMonitor(presenter, "pointer", record=True, dt=period, when="start", order=1,
+                                            name=f"{name}_presenter_snapshots")
+            objects.append(progress_monitor)
     spike_monitor = None
     if record_spikes:
-        spike_monitor = SpikeMonitor(exc, name=f"{name}_exc_spikes")
+        spike_monitor = SpikeMonitor(groups[spec.readout_layer], name=f"{name}_{spec.readout_layer}_spikes")
         objects.append(spike_monitor)
-    return TrainingNetwork(Network(*objects), spec, protocol, inp, exc, s_in, monitors["weight_monitor"],
-                           monitors["state_monitor"], spike_monitor, period, hidden_exc=hidden_objects.get("hidden_exc"),
-                           s_hidden=hidden_objects.get("s_hidden"), hidden_weight_monitor=monitors["hidden_weight_monitor"],
-                           hidden_state_monitor=monitors["hidden_state_monitor"])
+    return TrainingNetwork(Network(*[o for o in objects if o is not None]), spec, protocol, groups, synapses,
+                           weight_monitors, state_monitors, spike_monitor, period, progress_monitor)
 
 
+# --- frozen (evaluation) network ------------------------------------------------------------
 @dataclass
 class EvaluationNetwork:
     network: Network
     spec: NetworkSpec
     n_copies: int
-    s_in: Synapses
-    exc: NeuronGroup
+    groups: dict
+    synapses: dict
     counter: SpikeMonitor
-    hidden_exc: NeuronGroup | None = None
-    s_hidden: Synapses | None = None
+    extra: dict = field(default_factory=dict)
 
     def counts(self) -> np.ndarray:
-        """Spike count of each excitatory neuron: [copy, n_exc]."""
-        return np.array(self.counter.count[:]).reshape(self.n_copies, self.spec.n_exc)
+        """Spike count of each readout neuron: [copy, n_readout]."""
+        return np.array(self.counter.count[:]).reshape(self.n_copies, self.spec.readout.size)
 
-    def assign(self, weights: np.ndarray, states: dict | None = None, hidden_weights: np.ndarray | None = None):
-        """Set weights and states, per copy ([copy, ...]) or shared by all copies (no copy axis)."""
-        spec = self.spec
-        self.s_in.w = np.ascontiguousarray(np.broadcast_to(
-            np.asarray(weights, float), (self.n_copies, spec.n_segment_inputs, spec.n_exc))).ravel()
-        if (self.s_hidden is None) != (hidden_weights is None):
-            raise ConfigError("hidden weights must be given exactly when the network has a hidden layer.")
-        if self.s_hidden is not None:
-            self.s_hidden.w = np.ascontiguousarray(np.broadcast_to(
-                np.asarray(hidden_weights, float), (self.n_copies, spec.n_inputs, spec.hidden.n))).ravel()
-        _set_states(self.exc, self.hidden_exc, states, self.n_copies, spec)
-
-
-def _frozen_projection(pre, post, n_pre, n_post, n_copies, target, gain, name, dt):
-    syn = Synapses(pre, post, "w : 1", on_pre=f"{target}_post += {float(gain)!r}*w", name=name, dt=dt)
-    i, j = topology.replicate(*topology.all_to_all(n_pre, n_post), n_pre, n_post, n_copies)
-    syn.connect(i=i, j=j)
-    return syn
+    def assign(self, weights: dict, states: dict | None = None):
+        """Set weights ({projection: [copy, ...] or shared}) and ``layer.variable`` states."""
+        missing = [p for p in self.spec.projections if p not in weights]
+        if missing:
+            raise ConfigError(f"weights missing for projection(s) {missing}.")
+        for pname, syn in self.synapses.items():
+            _set_weights(syn, self.spec, pname, weights[pname], self.n_copies)
+        set_states(self.groups, states, self.n_copies, self.spec)
 
 
 def build_evaluation_network(spec: NetworkSpec, n_copies: int, input_neurons: np.ndarray, input_steps: np.ndarray,
-                             weights: np.ndarray, states: dict | None = None, *, hidden_weights=None,
-                             name: str = "eval") -> EvaluationNetwork:
+                             weights: dict, states: dict | None = None, *, name: str = "eval") -> EvaluationNetwork:
     """Frozen network of ``n_copies`` copies driven by given input spikes (plasticity off).
 
-    ``weights``: [copy, n_segment_inputs, n_exc] (or without the copy axis, shared by all
-    copies); ``hidden_weights`` likewise for input -> hidden; ``states``: variables to carry
-    over, e.g. ``{"theta": [copy, n_exc], "hidden_theta": [copy, hidden.n]}``.
+    ``weights``: {projection: [copy, ...]} (or without the copy axis, shared by all copies);
+    ``states``: ``layer.variable`` values to carry over, e.g. ``{"exc.theta": [copy, n]}``.
     """
-    gen = SpikeGeneratorGroup(spec.n_inputs * n_copies, input_neurons, input_steps * spec.dt,
-                              name=f"{name}_input", dt=spec.dt)
-    objects, pre, hidden_objects = [gen], gen, {}
-    if spec.hidden:
-        h_exc, h_inh, h_ei, h_ie = _hidden_layer(spec, n_copies, name=name)
-        s_hidden = _frozen_projection(gen, h_exc, spec.n_inputs, spec.hidden.n, n_copies,
-                                      spec.hidden.excitatory.excitatory_input, 1.0, f"{name}_S_hid_in", spec.dt)
-        objects += [h_exc, h_inh, h_ei, h_ie, s_hidden]
-        hidden_objects = dict(hidden_exc=h_exc, s_hidden=s_hidden)
-        pre = h_exc
-    exc, inh, s_ei, s_ie = _segment_layer(spec, n_copies, name=name)
-    s_in = _frozen_projection(pre, exc, spec.n_segment_inputs, spec.n_exc, n_copies, spec.excitatory.excitatory_input,
-                              spec.hidden.output_gain if spec.hidden else 1.0, f"{name}_S_in", spec.dt)
-    counter = SpikeMonitor(exc, record=False, name=f"{name}_counter")
-    objects += [exc, inh, s_in, s_ei, s_ie, counter]
-    net = EvaluationNetwork(Network(*[obj for obj in objects if obj is not None]), spec, n_copies, s_in, exc, counter,
-                            **hidden_objects)
-    net.assign(weights, states, hidden_weights)
+    groups = {INPUT: SpikeGeneratorGroup(spec.n_inputs * n_copies, input_neurons, input_steps * spec.dt,
+                                         name=f"{name}_input", dt=spec.dt)}
+    objects = [groups[INPUT]]
+    for layer in spec.layers.values():
+        parts = _layer_groups(spec, layer, n_copies, name, training=False)
+        groups[layer.name] = parts[0]
+        objects += parts
+    synapses = {pname: _frozen_projection(spec, pname, groups[p.source], groups[p.target], n_copies, name)
+                for pname, p in spec.projections.items()}
+    counter = SpikeMonitor(groups[spec.readout_layer], record=False, name=f"{name}_counter")
+    objects += list(synapses.values()) + [counter]
+    net = EvaluationNetwork(Network(*[o for o in objects if o is not None]), spec, n_copies, groups, synapses, counter)
+    net.assign(weights, states)
     return net
+
+
+def adaptive_variables(model) -> list[str]:
+    """State variables of a neuron model that learning changes and evaluation must carry over (theta)."""
+    eqs = brian2.Equations(model.equations)
+    return [name for name in ("theta",) if name in eqs.diff_eq_names]

@@ -13,6 +13,7 @@ STUDIES = {
     "pruning": "bioplastic.studies.pruning",
     "neuron_models": "bioplastic.studies.neuron_models",
     "forgetting": "bioplastic.studies.forgetting",
+    "unsupervised": "bioplastic.studies.unsupervised",
 }
 
 

@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 from bioplastic import plotting
 from bioplastic.config import variant_config
 from bioplastic.data import balanced_sample, load_dataset, relabel
-from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
+from bioplastic.errors import ConfigError
+from bioplastic.evaluation import TestSpikes, evaluate_batched
+from bioplastic.readout import segment_readout
 from bioplastic.protections import freeze_mask, quantile_bounds
 from bioplastic.results import write_json
 from bioplastic.studies.common import (device_from_config, flatten_snapshots, protocol_durations, protocol_options,
@@ -41,6 +43,7 @@ EXTRA_DEFAULTS = {"forgetting": {
     "eval_every": 520,
     "freeze": {"fraction": 0.0, "scope": "global"},
     "langevin": {"enabled": False, "n_images": 500, "sigma": 0.01, "record_every": 10, "quantiles": [0.25, 0.75]},
+    "protect": None,              # projections the protections act on (null: every plastic projection)
 }, "forgetting_report": {
     "default_baseline": "global_inhibition",   # forgetting reduction is relative to this variant ...
     "baselines": {},                           # ... or to the one named here for a variant
@@ -79,26 +82,45 @@ def seeded_orders(task: Task, n: int, seeds, salt: int) -> np.ndarray:
     return np.stack([balanced_sample(task.train, n, seed=int(s) * 1000 + salt, indices=True) for s in seeds])
 
 
-def accuracy(spec, weights, states, task: Task, config, image_duration, hidden_weights=None) -> np.ndarray:
-    """[set, copy] accuracy on a task's test images, reading out among its own segments."""
-    n_sets, n_copies = weights.shape[:2]
+def accuracy(spec, weights: dict, states: dict, task: Task, config, image_duration) -> np.ndarray:
+    """[set, copy] accuracy on a task's test images, reading out among its own segments.
+
+    ``weights``: {projection: [set, copy, ...]}; ``states``: {``layer.var``: [set, copy, n]}.
+    """
+    n_sets, n_copies = next(iter(weights.values())).shape[:2]
     spikes = TestSpikes(task.test_images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
-    flat_w, flat_s, flat_h = flatten_snapshots(weights, states, hidden_weights)
-    with tqdm(total=len(flat_w) * len(task.test_images), desc="evaluating", unit="img", leave=False,
+    flat_w, flat_s = flatten_snapshots(weights, states)
+    with tqdm(total=n_sets * n_copies * len(task.test_images), desc="evaluating", unit="img", leave=False,
               mininterval=2) as bar:
         counts = evaluate_batched(spec, spikes, flat_w, flat_s, batch_size=int(config["evaluation"]["batch_size"]),
-                                  progress=bar, hidden_weight_sets=flat_h)
-    pred = readout(counts, spec.segments(), spec.n_classes, among=task.segments)
+                                  progress=bar)
+    pred = segment_readout(counts, spec.segments(), spec.n_classes, among=task.segments)
     return ((pred == task.test_labels[None]).mean(-1) * 100).reshape(n_sets, n_copies)
 
 
 def describe_architecture(spec) -> str:
     """The network, without its lateral-inhibition settings (each variant's own knob)."""
-    segments = f"{spec.n_classes} segments (one per class of both tasks) x {spec.n_per_class} neurons"
-    if not spec.hidden:
-        return f"single plastic layer: 784 inputs -> {segments}; supervised STDP + All-LTD"
-    return (f"two plastic layers: 784 inputs -> {spec.hidden.n} hidden neurons ({spec.hidden.rule.name}, "
-            f"unsupervised) -> {segments}; supervised STDP + All-LTD in the second layer")
+    readout = spec.readout
+    segments = f"{readout.n_classes} segments (one per class of both tasks) x {readout.n_per_class} neurons"
+    others = [layer for name, layer in spec.layers.items() if name != spec.readout_layer]
+    if not others:
+        return f"single plastic layer: {spec.n_inputs} inputs -> {segments}; supervised STDP + All-LTD"
+    hidden = ", ".join(f"{layer.size} {layer.name} neurons" for layer in others)
+    rules = sorted({p.rule.name for p in spec.projections.values() if p.plastic and p.target != spec.readout_layer})
+    return (f"{len(others) + 1} plastic layers: {spec.n_inputs} inputs -> {hidden} ({', '.join(rules)}, "
+            f"unsupervised) -> {segments}; supervised STDP + All-LTD in the last layer")
+
+
+def protected_projections(spec, config) -> list[str]:
+    """Projections the protections act on: ``forgetting.protect`` or every plastic one."""
+    names = config["forgetting"]["protect"]
+    if names is None:
+        return spec.plastic_projections
+    unknown = [n for n in names if n not in spec.plastic_projections]
+    if unknown:
+        raise ConfigError(f"forgetting.protect: {unknown} are not plastic projections of the network; "
+                          f"plastic projections: {', '.join(spec.plastic_projections)}.")
+    return list(names)
 
 
 def run_variant(task_args) -> dict:
@@ -107,31 +129,30 @@ def run_variant(task_args) -> dict:
     digits, letters = load_task(config, "task1", 0), load_task(config, "task2", len(study["task1"]["classes"]))
     n_classes = len(digits.segments) + len(letters.segments)
     spec = bounded(spec_from_config(config, n_classes))
+    protect = protected_projections(spec, config)
     device = device_from_config(config)
     image_duration, rest_duration = protocol_durations(config)
     seeds = list(config["seeds"])
     n1, n2 = int(study["task1"]["n_train"]), int(study["task2"]["n_train"])
-    w0 = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
-    h0 = np.stack([spec.initial_hidden_weights(np.random.default_rng([s, 2])) for s in seeds]) if spec.hidden else None
+    w0 = spec.seeded_initial_weights(seeds)
 
     # Task 1: digits.
     order1 = seeded_orders(digits, n1, seeds, salt=1)
     t1 = train_with_snapshots(spec, device, digits.train_images, order1, digits.train_labels[order1], n1,
-                              image_duration, rest_duration, w0, label=f"{variant} task 1", brian_seed=seeds[0] * 10 + 1, **protocol_options(config),
-                              hidden_weights=h0)
-    w1, s1, h1 = t1.final()
-    task1_digits = accuracy(spec, w1[None], {k: v[None] for k, v in s1.items()}, digits, config, image_duration,
-                            None if h1 is None else h1[None])[0]
+                              image_duration, rest_duration, w0, label=f"{variant} task 1",
+                              brian_seed=seeds[0] * 10 + 1, **protocol_options(config))
+    w1, s1 = t1.final()
+    task1_digits = accuracy(spec, {k: v[None] for k, v in w1.items()}, {k: v[None] for k, v in s1.items()}, digits,
+                            config, image_duration)[0]
 
-    # Protections computed from the task 1 result, for every plastic layer.
-    synapse_state, hidden_state, notes = {}, {}, []
+    # Protections computed from the task 1 result, for every protected projection.
+    synapse_state, notes = {name: {} for name in protect}, []
     freeze = study["freeze"]
     if float(freeze["fraction"]) > 0:
-        synapse_state["plastic_w"] = freeze_mask(w1, float(freeze["fraction"]), freeze["scope"])
-        if spec.hidden:
-            hidden_state["plastic_w"] = freeze_mask(h1, float(freeze["fraction"]), freeze["scope"])
+        for name in protect:
+            synapse_state[name]["plastic_w"] = freeze_mask(w1[name], float(freeze["fraction"]), freeze["scope"])
         notes.append(f"froze the largest {100 * float(freeze['fraction']):.0f} % of weights ({freeze['scope']}"
-                     f"{', in each layer' if spec.hidden else ''})")
+                     f"{', in each of ' + ', '.join(protect) if len(protect) > 1 else ''})")
     langevin = study["langevin"]
     if langevin["enabled"]:
         n_l, every = int(langevin["n_images"]), int(langevin["record_every"])
@@ -139,30 +160,25 @@ def run_variant(task_args) -> dict:
         tl = train_with_snapshots(spec, device, digits.train_images, order_l, digits.train_labels[order_l], every,
                                   image_duration, rest_duration, w1, label=f"{variant} Langevin",
                                   initial_state=s1, langevin_sigma=float(langevin["sigma"]),
-                                  brian_seed=seeds[0] * 10 + 2, hidden_weights=h1,
-                                  **protocol_options(config))
+                                  brian_seed=seeds[0] * 10 + 2, **protocol_options(config))
         quantiles = [float(q) for q in langevin["quantiles"]]
-        lo, hi = quantile_bounds(tl.snapshots_w[1:], *quantiles)
-        synapse_state.update(w_lo=lo, w_hi=hi)
-        w1 = np.clip(w1, lo, hi)
-        ranges = [hi - lo]
-        if spec.hidden:
-            h_lo, h_hi = quantile_bounds(tl.snapshots_hidden_w[1:], *quantiles)
-            hidden_state.update(w_lo=h_lo, w_hi=h_hi)
-            h1 = np.clip(h1, h_lo, h_hi)
-            ranges.append(h_hi - h_lo)
+        ranges = []
+        for name in protect:
+            lo, hi = quantile_bounds(tl.weights[name][1:], *quantiles)
+            synapse_state[name].update(w_lo=lo, w_hi=hi)
+            w1[name] = np.clip(w1[name], lo, hi)
+            ranges.append(hi - lo)
         notes.append(f"Langevin ranges: {n_l} noisy task-1 images (sigma {langevin['sigma']} per weight "
-                     f"per schedule slot), {len(tl.snapshots_w) - 1} samples per weight, quantiles "
+                     f"per schedule slot), {len(tl.n_images) - 1} samples per weight, quantiles "
                      f"{quantiles}; mean range {', '.join(f'{float(np.mean(r)):.4f}' for r in ranges)}")
 
     # Task 2: letters, with snapshots for the curve.
     order2 = seeded_orders(letters, n2, seeds, salt=3)
     t2 = train_with_snapshots(spec, device, letters.train_images, order2, letters.train_labels[order2],
                               int(study["eval_every"]), image_duration, rest_duration, w1, label=f"{variant} task 2",
-                              initial_state=s1, synapse_state=synapse_state, brian_seed=seeds[0] * 10 + 3, **protocol_options(config),
-                              hidden_weights=h1, hidden_synapse_state=hidden_state if spec.hidden else None)
-    curves = [accuracy(spec, t2.snapshots_w, t2.snapshots_state, task, config, image_duration, t2.snapshots_hidden_w)
-              for task in (digits, letters)]
+                              initial_state=s1, synapse_state={k: v for k, v in synapse_state.items() if v},
+                              brian_seed=seeds[0] * 10 + 3, **protocol_options(config))
+    curves = [accuracy(spec, t2.weights, t2.states, task, config, image_duration) for task in (digits, letters)]
     curve_digits, curve_letters = curves
     return {"variant": variant, "seeds": seeds, "task1_digits": task1_digits, "n_letters_seen": t2.n_images,
             "curve_digits": curve_digits.T, "curve_letters": curve_letters.T,     # [copy, snapshot]
@@ -172,12 +188,10 @@ def run_variant(task_args) -> dict:
 
 
 def bounded(spec):
-    """The spec with per-synapse bounds in every plastic layer (freeze masks, Langevin ranges)."""
-    spec = dataclasses.replace(spec, rule=spec.rule.with_overrides(per_synapse_bounds=True))
-    if spec.hidden:
-        spec = dataclasses.replace(spec, hidden=dataclasses.replace(
-            spec.hidden, rule=spec.hidden.rule.with_overrides(per_synapse_bounds=True)))
-    return spec
+    """The spec with per-synapse bounds in every plastic projection (freeze masks, Langevin ranges)."""
+    return dataclasses.replace(spec, projections={
+        name: dataclasses.replace(p, rule=p.rule.with_overrides(per_synapse_bounds=True)) if p.plastic else p
+        for name, p in spec.projections.items()})
 
 
 def run(config: dict, out_dir) -> dict:

@@ -333,16 +333,19 @@ def _network_part(config: dict, out_dir) -> dict:
     metrics = summarize(results)
     for (cfg, name, _), r in zip(tasks, results):
         net = cfg["network"]
+        layer = net["layers"][spec_from_config(cfg, len(cfg["data"]["classes"])).readout_layer]
         v = metrics["variants"][name]
-        v.update(excitatory_model=net["excitatory"]["model"], dt=str(net["dt"]), w_inh_exc=net["w_inh_exc"],
+        v.update(excitatory_model=layer["neuron"]["model"], dt=str(net["dt"]),
+                 w_inh_exc=(layer["inhibition"] or {}).get("w_inh_exc"),
                  final_accuracy_mean=float(np.asarray(r["accuracy"])[:, -1].mean()),
                  final_accuracy_std=float(np.asarray(r["accuracy"])[:, -1].std()),
                  n_test_images=int(cfg["data"]["n_test"]))
     plotting.learning_curves(metrics, out_dir / "network_accuracy.png",
                              title="Supervised STDP + All-LTD: excitatory neuron model swapped")
     for r in results:
-        plotting.weight_grid(r["final_weights"][0], out_dir / f"weights_{r['variant']}.png",
-                             n_per_class=int(config["network"]["n_per_class"]), class_names=r["class_names"],
+        w = r["final_weights"][r["readout_projection"]][0]
+        plotting.weight_grid(w, out_dir / f"weights_{r['variant']}.png",
+                             n_per_class=w.shape[1] // len(r["classes"]), class_names=r["class_names"],
                              title=f"{r['variant']}: input weights (seed {r['seeds'][0]}, "
                                    f"after {r['n_train_images'][-1]} images)")
     return metrics
@@ -357,8 +360,10 @@ def run(config: dict, out_dir) -> dict:
     settings = {name: _model_config(config, name) for name in names}
     models = {name: NEURON_MODELS[name].validate() for name in names}
     if section["network"]:
+        from bioplastic.studies.common import spec_from_config
         for name in config["variants"]:
-            neuron_from_config(variant_config(config, name)["network"]["excitatory"])
+            cfg = variant_config(config, name)
+            spec_from_config(cfg, len(cfg["data"]["classes"]))     # models, layers, projections
     started = time.time()
     previous_device = brian2.get_device()
     brian2.set_device("runtime")                   # characterisation: many short runtime runs

@@ -14,10 +14,12 @@ from scipy.ndimage import gaussian_filter
 from bioplastic import plotting
 from bioplastic.config import variant_config
 from bioplastic.data import balanced_sample, relabel
-from bioplastic.evaluation import TestSpikes, evaluate_batched, readout
+from bioplastic.evaluation import TestSpikes, evaluate_batched
+from bioplastic.readout import segment_readout
 from bioplastic.results import write_json
 from bioplastic.studies.common import (device_from_config, load_split, protocol_durations, protocol_options,
                                        spec_from_config, train_with_snapshots)
+from bioplastic.studies.supervised import readout_projection
 from bioplastic.sweep import map_tasks
 
 EXTRA_DEFAULTS = {"pruning_study": {"untrained_classes": [5, 6, 7, 8, 9], "n_probe": 200, "noise_sigma_px": 2.0,
@@ -63,22 +65,23 @@ def train_and_probe(task) -> dict:
     image_duration, rest_duration = protocol_durations(config)
     seeds, n_train = list(config["seeds"]), int(data["n_train"])
     orders = np.stack([balanced_sample(train, n_train, seed=s, indices=True) for s in seeds])
-    weights = np.stack([spec.initial_weights(np.random.default_rng([s, 1])) for s in seeds])
+    weights = spec.seeded_initial_weights(seeds)
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, relabel(train.labels[orders], classes), n_train, image_duration,
                                    rest_duration, weights, label=variant, brian_seed=seeds[0],
                                    **protocol_options(config))
-    final_w = trained.snapshots_w[-1]                                  # [copy, input, exc]
-    final_state = {k: v[-1] for k, v in trained.snapshots_state.items()}
+    final, final_state = trained.final()                               # {projection: [copy, input, exc]}
+    projection = readout_projection(spec)
+    final_w = final[projection]
     probes, known_labels = probe_sets(config, train.images)
     counts, accuracy = {}, None
     for name, images in probes.items():
         spikes = TestSpikes(images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
-        c = evaluate_batched(spec, spikes, final_w, final_state, batch_size=int(config["evaluation"]["batch_size"]))
+        c = evaluate_batched(spec, spikes, final, final_state, batch_size=int(config["evaluation"]["batch_size"]))
         counts[name] = c.sum(axis=(1, 2))                              # total spikes per seed
         if name == "trained_digits":
-            accuracy = (readout(c, spec.segments(), spec.n_classes) == known_labels[None]).mean(-1) * 100
-    prune_below = (spec.rule.pruning or {}).get("prune_below", 1e-3)
+            accuracy = (segment_readout(c, spec.segments(), spec.n_classes) == known_labels[None]).mean(-1) * 100
+    prune_below = (spec.projections[projection].rule.pruning or {}).get("prune_below", 1e-3)
     return {"variant": variant, "seeds": seeds, "counts": counts, "accuracy": accuracy,
             "pruned_fraction": (final_w < prune_below).mean(axis=(1, 2)), "final_weights": final_w,
             "n_probe": len(probes["white_noise"]), "train_wall_time_s": trained.wall_time_s}

@@ -48,7 +48,7 @@ def train_and_test(task) -> dict:
     orders = np.stack([balanced_sample(train, n_train, seed=seed, indices=True) for seed in seeds])
     labels = relabel(train.labels[orders], classes)
     test_idx = balanced_sample(test, n_test, seed=config["evaluation"]["test_seed"], indices=True)
-    weights = np.stack([spec.initial_weights(np.random.default_rng([seed, 1])) for seed in seeds])
+    weights = spec.seeded_initial_weights(seeds)
     label = f"{variant} {classes}"
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, labels, int(config["protocol"]["eval_every"]), image_duration,
@@ -61,7 +61,13 @@ def train_and_test(task) -> dict:
             "class_names": [train.class_names[c] for c in classes], "n_train_images": trained.n_images,
             "accuracy": tested["accuracy"], "silent_fraction": tested["silent_fraction"],
             "train_wall_time_s": trained.wall_time_s, "eval_wall_time_s": tested["eval_wall_time_s"],
-            "simulated_s": trained.simulated_s, "final_weights": trained.snapshots_w[-1]}
+            "simulated_s": trained.simulated_s, "final_weights": trained.final()[0],
+            "readout_projection": readout_projection(spec)}
+
+
+def readout_projection(spec) -> str:
+    """The projection whose weights the figures show: the first one onto the readout layer."""
+    return next(name for name, p in spec.projections.items() if p.target == spec.readout_layer)
 
 
 def summarize(results: list[dict]) -> dict:
@@ -107,8 +113,10 @@ def run(config: dict, out_dir) -> dict:
     plotting.learning_curves(metrics, out_dir / "learning_curve.png", title=config.get("title") or "")
     for r in results:
         if r["classes"] == results[0]["classes"]:
-            plotting.weight_grid(r["final_weights"][0], out_dir / f"weights_{r['variant']}.png",
-                                 n_per_class=int(config["network"]["n_per_class"]), class_names=r["class_names"],
+            projection = r["readout_projection"]
+            plotting.weight_grid(r["final_weights"][projection][0], out_dir / f"weights_{r['variant']}.png",
+                                 n_per_class=len(r["final_weights"][projection][0][0]) // len(r["classes"]),
+                                 class_names=r["class_names"],
                                  title=f"{r['variant']}: input weights of each excitatory neuron "
                                        f"(seed {r['seeds'][0]}, after {r['n_train_images'][-1]} images)")
     return metrics

@@ -1,0 +1,157 @@
+"""Unsupervised STDP with a label-assignment readout: Diehl & Cook (2015) on MNIST.
+
+Training presents ``data.n_train`` images (all classes, balanced, seeded) to a layer
+learning without labels (their rule: ``diehl_cook``), with adaptive thresholds, weight
+normalisation and their repeat rule (an image evoking fewer than 5 spikes is shown again
+with 32 Hz more input; ``protocol.repeat``). Then, with plasticity and thresholds frozen:
+
+1. labelling pass: ``unsupervised.n_label`` training images; each neuron is labelled with
+   the class to which it responded most (:func:`bioplastic.readout.assign_labels`);
+2. test pass: ``data.n_test`` test images; the prediction is the class whose neurons have
+   the highest mean response (:func:`bioplastic.readout.label_assignment_readout`).
+
+Both passes use the batched evaluation (one compiled network re-run on batches of images).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bioplastic import plotting
+from bioplastic.data import balanced_sample
+from bioplastic.errors import ConfigError
+from bioplastic.evaluation import TestSpikes, evaluate_batched
+from bioplastic.readout import assign_labels, label_assignment_readout
+from bioplastic.results import write_json
+from bioplastic.studies.common import (device_from_config, flatten_snapshots, load_split, protocol_durations,
+                                       protocol_options, repeat_rule, spec_from_config, train_with_snapshots)
+from bioplastic.studies.supervised import readout_projection
+from bioplastic.sweep import map_tasks
+
+EXTRA_DEFAULTS = {"unsupervised": {
+    "n_label": 10000,                # training images whose responses label the neurons
+    "label_seed": 777,               # which ones (balanced sample of the training split)
+    "evaluate": "last",              # "last": only the trained network; "all": every snapshot
+    "eval_device": "runtime",        # batched evaluation: runtime or cpp_standalone
+}}
+
+
+def prepare(config: dict):
+    """Everything checkable before computation: network, readout, data, sizes."""
+    classes = list(config["data"]["classes"])
+    spec = spec_from_config(config, len(classes))
+    if spec.readout_kind != "label_assignment":
+        raise ConfigError("the unsupervised study reads out by label assignment: set network.readout.kind: "
+                          "label_assignment.")
+    if any(p.rule is not None and p.rule.name == "supervised" for p in spec.projections.values()):
+        raise ConfigError("the unsupervised study learns without labels: no projection may use the 'supervised' rule.")
+    if config["unsupervised"]["evaluate"] not in ("last", "all"):
+        raise ConfigError(f"unsupervised.evaluate must be 'last' or 'all', got {config['unsupervised']['evaluate']!r}.")
+    train, test = load_split(config, "train", classes), load_split(config, "test", classes)
+    for key, split in (("n_train", train), ("n_test", test)):
+        if int(config["data"][key]) > len(split.labels):
+            raise ConfigError(f"data.{key} = {config['data'][key]} but the split has {len(split.labels)} images.")
+    return spec, train, test, classes
+
+
+def sample(dataset, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` images: the whole split, shuffled, when ``n`` is its size (MNIST's classes
+    are not balanced), else a balanced sample; fixed by ``seed``."""
+    if n == len(dataset.labels):
+        return np.random.default_rng(seed).permutation(n)
+    return balanced_sample(dataset, n, seed=seed, indices=True)
+
+
+def _counts(spec, images, weights, states, config, image_duration, seed, desc):
+    """Spike counts of the readout layer: [set, image, neuron]."""
+    from bioplastic.devices import DeviceConfig
+    spikes = TestSpikes(images, spec, image_duration, seed=seed)
+    n_sets = len(next(iter(weights.values())))
+    device = DeviceConfig(name=config["unsupervised"]["eval_device"]).validate()
+    with tqdm(total=n_sets * len(images), desc=desc, unit="img", mininterval=2, leave=False) as bar:
+        return evaluate_batched(spec, spikes, weights, states, batch_size=int(config["evaluation"]["batch_size"]),
+                                progress=bar, device=device)
+
+
+def train_and_test(task) -> dict:
+    config, variant = task
+    spec, train, test, classes = prepare(config)
+    image_duration, rest_duration = protocol_durations(config)
+    seeds = list(config["seeds"])
+    n_train, n_test = int(config["data"]["n_train"]), int(config["data"]["n_test"])
+    section = config["unsupervised"]
+    orders = np.stack([sample(train, n_train, seed) for seed in seeds])
+    eval_every = int(config["protocol"]["eval_every"]) or 1 << 40      # 0: no intermediate snapshots
+    trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
+                                   orders, np.zeros_like(orders), eval_every, image_duration, rest_duration,
+                                   spec.seeded_initial_weights(seeds), label=f"{variant}: training",
+                                   brian_seed=seeds[0], repeat=repeat_rule(config), **protocol_options(config))
+    weights, states = trained.weights, trained.states
+    if section["evaluate"] == "last":
+        weights, states = {k: v[-1:] for k, v in weights.items()}, {k: v[-1:] for k, v in states.items()}
+    n_snap = len(next(iter(weights.values())))
+    flat_w, flat_s = flatten_snapshots(weights, states)
+    label_idx = sample(train, int(section["n_label"]), int(section["label_seed"]))
+    test_idx = sample(test, n_test, int(config["evaluation"]["test_seed"]))
+    started = time.time()
+    label_counts = _counts(spec, train.images[label_idx], flat_w, flat_s, config, image_duration,
+                           int(section["label_seed"]), f"{variant}: labelling")
+    assignments = assign_labels(label_counts, train.labels[label_idx], len(classes))     # [set, neuron]
+    test_counts = _counts(spec, test.images[test_idx], flat_w, flat_s, config, image_duration,
+                          int(config["evaluation"]["test_seed"]), f"{variant}: testing")
+    pred = label_assignment_readout(test_counts, assignments[:, None, :], len(classes))
+    accuracy = (pred == test.labels[test_idx][None]).mean(-1).reshape(n_snap, len(seeds)).T * 100
+    completed = trained.images_completed
+    return {"variant": variant, "seeds": seeds, "n_train_images": trained.n_images if section["evaluate"] == "all"
+            else trained.n_images[-1:], "accuracy": accuracy,
+            "images_completed": None if completed is None else completed[-1],
+            "silent_fraction": (pred == -1).mean(-1).reshape(n_snap, len(seeds)).T,
+            "assignments": assignments.reshape(n_snap, len(seeds), -1)[-1],
+            "neurons_per_class": np.stack([(a == np.arange(len(classes))[:, None]).sum(-1)
+                                           for a in assignments.reshape(n_snap, len(seeds), -1)[-1]]),
+            "train_wall_time_s": trained.wall_time_s, "eval_wall_time_s": time.time() - started,
+            "simulated_s": trained.simulated_s, "n_label": len(label_idx), "n_test": len(test_idx),
+            "final_weights": {k: v[-1] for k, v in trained.weights.items()},
+            "readout_projection": readout_projection(spec), "n_neurons": spec.readout.size}
+
+
+def run(config: dict, out_dir) -> dict:
+    names = list(config["variants"]) or ["default"]
+    from bioplastic.config import variant_config
+    tasks = [(variant_config(config, name) if config["variants"] else config, name) for name in names]
+    for cfg, _ in tasks:
+        prepare(cfg)                               # fail fast, before any simulation
+    results = map_tasks(train_and_test, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
+    metrics = {"variants": {}}
+    for r in results:
+        acc = np.asarray(r["accuracy"])
+        metrics["variants"][r["variant"]] = {
+            "n_neurons": r["n_neurons"], "n_train_images": r["n_train_images"],
+            "images_completed_per_seed": r["images_completed"],
+            "accuracy_per_seed": {str(s): a for s, a in zip(r["seeds"], acc)},
+            "accuracy_mean": acc.mean(0), "accuracy_std": acc.std(0),
+            "final_accuracy_mean": float(acc[:, -1].mean()), "final_accuracy_std": float(acc[:, -1].std()),
+            "silent_fraction_mean": np.asarray(r["silent_fraction"]).mean(0),
+            "neurons_per_class": r["neurons_per_class"], "n_label_images": r["n_label"], "n_test_images": r["n_test"],
+            "train_wall_time_s": r["train_wall_time_s"], "eval_wall_time_s": r["eval_wall_time_s"],
+            "train_s_per_image": r["train_wall_time_s"] / max(1, int(np.max(r["n_train_images"]))),
+            "simulated_biological_time_s": r["simulated_s"]}
+        projection = r["readout_projection"]
+        plotting.weight_mosaic(r["final_weights"][projection][0], out_dir / f"weights_{r['variant']}.png",
+                               assignments=r["assignments"][0],
+                               title=f"{r['variant']}: input weights of each neuron and its assigned class "
+                                     f"(seed {r['seeds'][0]})")
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def summary_text(metrics: dict) -> str:
+    lines = ["", "label-assignment test accuracy, mean ± std over seeds (%):"]
+    for name, v in metrics["variants"].items():
+        lines.append(f"  {name:<24} {v['n_neurons']} neurons, {int(np.max(v['n_train_images']))} presentations: "
+                     f"{v['final_accuracy_mean']:5.1f} ± {v['final_accuracy_std']:4.1f}   "
+                     f"(train {v['train_wall_time_s']:.0f} s, {1000 * v['train_s_per_image']:.1f} ms/presentation; "
+                     f"evaluation {v['eval_wall_time_s']:.0f} s)")
+    return "\n".join(lines)
