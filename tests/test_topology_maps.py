@@ -117,3 +117,22 @@ def test_pooling_first_spike_times_passes_the_earliest_spike():
 def test_impossible_geometries_are_refused_before_any_simulation(call, match):
     with pytest.raises(ConfigError, match=match):
         call()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_receptive_field_pairing_equals_spyketorch_on_the_padded_input(seed):
+    """SpykeTorch's STDP pairing (snn.STDP.get_pre_post_ordering), ported: on the zero-padded
+    cumulative input wave, LTP where sum_t(input) >= sum_t(output at the winner)."""
+    rng = np.random.default_rng(seed)
+    n_steps, in_shape, kernel, padding = 15, (3, 8, 8), 5, 2
+    first_in = np.where(rng.random(in_shape) < 0.5, rng.integers(0, n_steps, in_shape), np.inf)
+    wave = np.arange(n_steps)[:, None, None, None] >= first_in[None]          # cumulative, silent: never
+    padded_wave = np.pad(wave, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    winners = np.array([[0, 0], [7, 7], [3, 5], [0, 6]])                     # corners, border, interior
+    t_out = rng.integers(0, n_steps, len(winners))
+    fields = topology.receptive_fields(first_in, winners, kernel, padding=padding)
+    in_latency = padded_wave.sum(axis=0)
+    for n, (y, x) in enumerate(winners):
+        expected = in_latency[:, y:y + kernel, x:x + kernel] >= (n_steps - t_out[n])
+        assert ((fields[n] <= t_out[n]) == expected).all()
+    assert np.isinf(fields[0][:, :2, :]).all()                              # the padding reads as silent

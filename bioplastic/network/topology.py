@@ -202,3 +202,23 @@ def max_pool2d(in_shape, pool_size, stride=None, padding=0, *, drop_remainder: b
     post = np.broadcast_to((m * out_rows + oy) * out_cols + ox, shape)[keep]
     return MapConnectivity(pre.astype(np.int32), post.astype(np.int32), None, in_shape,
                            (n_maps, out_rows, out_cols), None)
+
+
+def receptive_fields(values: np.ndarray, positions: np.ndarray, kernel_size, stride=1, padding=0,
+                     fill=np.inf) -> np.ndarray:
+    """Input values (n, in maps, kh, kw) under the kernel of each output position (n rows of (row, col)).
+
+    Entries that fall in the padding get ``fill``: with first-spike times and ``fill = inf``
+    they count as inputs that never fired, as SpykeTorch's zero-padded input does in its STDP
+    (a border winner depresses the kernel entries that lie outside the image).
+    """
+    values = np.asarray(values)
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = _pair(stride, "stride")
+    ph, pw = _pair(padding, "padding")
+    padded = np.pad(values, ((0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    positions = np.asarray(positions, dtype=np.int64).reshape(-1, 2)
+    rows = positions[:, 0, None] * sh + np.arange(kh)[None]            # (n, kh), padded coordinates
+    cols = positions[:, 1, None] * sw + np.arange(kw)[None]            # (n, kw)
+    windows = padded[:, rows[:, :, None], cols[:, None, :]]            # (in maps, n, kh, kw)
+    return np.moveaxis(windows, 0, 1)
