@@ -160,3 +160,9 @@ def test_silent_layer_has_no_winner_and_mask_marks_winners():
 def test_bad_competition_settings_are_refused_with_a_clear_error(k, radius, n_maps):
     with pytest.raises(ConfigError):
         comp.validate_competition(k, radius, n_maps)
+
+
+def test_firing_order_ranks_earlier_then_stronger_then_lower_index_and_silent_last():
+    t = np.array([[[2.0, 1.0, np.inf, 1.0]]])
+    v = np.array([[[9.0, 3.0, 50.0, 3.0]]])
+    assert comp.firing_order(t, v)[0, 0].tolist() == [2, 0, 3, 1]

@@ -102,22 +102,25 @@ def k_winners(first_spike: np.ndarray, potential: np.ndarray, k: int, radius: in
     earliest (then strongest) neuron not yet excluded; it excludes its whole map and, when
     ``radius > 0``, every map within the square of half-width ``radius`` around its position
     (clipped at the borders). Stops after ``k`` winners or when no fired neuron is left.
+    Only neurons that fired are looked at, so the cost follows the spikes, not the layer size.
     """
     validate_competition(k, radius, n_maps=None)
     first_spike, potential = _check_shapes(first_spike, potential)
-    n_maps, n_rows, n_cols = first_spike.shape
-    rank = firing_order(first_spike, potential).astype(np.float64)
-    rank[~np.isfinite(first_spike)] = np.inf               # silent neurons never win
+    fired = np.flatnonzero(np.isfinite(first_spike))
+    t, v = first_spike.ravel()[fired], potential.ravel()[fired]
+    fired = fired[np.lexsort((fired, -v, t))]          # firing order; last key is the primary one
+    f, r, c = np.unravel_index(fired, first_spike.shape)
+    alive = np.ones(len(fired), dtype=bool)
     winners = []
     for _ in range(int(k)):
-        flat = int(np.argmin(rank))
-        if not np.isfinite(rank.flat[flat]):
+        remaining = np.flatnonzero(alive)
+        if not len(remaining):
             break
-        f, r, c = np.unravel_index(flat, rank.shape)
-        winners.append((f, r, c))
-        rank[f] = np.inf
+        w = remaining[0]
+        winners.append((f[w], r[w], c[w]))
+        alive &= f != f[w]
         if radius:
-            rank[:, max(0, r - radius):r + radius + 1, max(0, c - radius):c + radius + 1] = np.inf
+            alive &= (np.abs(r - r[w]) > radius) | (np.abs(c - c[w]) > radius)
     return np.asarray(winners, dtype=np.int64).reshape(-1, 3)
 
 
