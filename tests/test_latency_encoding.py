@@ -130,3 +130,27 @@ def test_latency_plot_is_written(tmp_path):
     plotting.latency_encoding(image, code, path, n_steps=15,
                               map_names=["on 3", "off 3", "on 7", "off 7", "on 13", "off 13"])
     assert path.stat().st_size > 5000
+
+
+def ref_intensity_to_latency(values, n_steps):
+    """SpykeTorch ``utils.Intensity2Latency.intensity_to_latency``, ported: sort descending, cut
+    into bins of nnz // T, scatter bin s into a running map at step s; return its sign."""
+    flat = values.ravel()
+    bin_size = int((flat != 0).sum()) // n_steps
+    order = np.argsort(-flat, kind="stable")
+    bins = [order[i:i + bin_size] for i in range(0, len(order), bin_size)]
+    running = np.zeros_like(flat)
+    waves = []
+    for s in range(n_steps):
+        running[bins[s]] = flat[bins[s]]
+        waves.append(np.sign(running.reshape(values.shape)).copy())
+    return np.stack(waves)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_latency_waves_equal_spyketorch_intensity_to_latency(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.random((6, 12, 12)) * (rng.random((6, 12, 12)) < 0.4)     # distinct values: no tie order
+    expected = ref_intensity_to_latency(values, 15)
+    code = encoding.intensity_to_latency(values[None], 15)
+    np.testing.assert_array_equal(encoding.spike_wave(code, 15)[0], expected.astype(bool))
