@@ -12,7 +12,6 @@ import pytest
 from bioplastic.errors import ConfigError
 from bioplastic.network import competition as comp
 
-
 # ----------------------------------------------------------------- the reference, ported
 
 def ref_fire(potentials, threshold=None):
@@ -106,7 +105,7 @@ def test_pointwise_inhibition_earliest_wins_then_larger_potential_then_lower_map
 @pytest.mark.parametrize("k,radius", [(1, 0), (5, 0), (5, 3), (8, 1), (8, 2), (12, 5), (12, 9)])
 def test_k_winners_after_pointwise_inhibition_equal_spyketorch(seed, k, radius):
     """The S1/S2 training path of MozafariDeep: fire, pointwise inhibition, then k-WTA."""
-    spikes, thresholded = ref_fire(random_potentials(seed), threshold=6)
+    _, thresholded = ref_fire(random_potentials(seed), threshold=6)
     pot = ref_pointwise_inhibition(thresholded)
     spk = np.sign(pot)
     expected = ref_get_k_winners(pot, k, radius, spk)

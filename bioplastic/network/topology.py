@@ -94,7 +94,7 @@ def _windows(in_shape, kernel_size, stride, padding, drop_remainder, what):
     Returns the output (rows, cols) and arrays of shape (out rows, out cols, kh, kw) of
     input rows and cols (``valid`` marks those inside the unpadded input).
     """
-    n_in, rows, cols = (int(v) for v in in_shape)
+    _, rows, cols = (int(v) for v in in_shape)
     kh, kw = _pair(kernel_size, "kernel_size")
     sh, sw = _pair(stride, "stride")
     ph, pw = _pair(padding, "padding")
