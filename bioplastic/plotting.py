@@ -141,3 +141,32 @@ def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def latency_encoding(images, latency, path: Path, *, n_steps: int, map_names=None, title: str = "") -> None:
+    """A few images and their latency code: one row per image, the image, then each map's
+    first-spike step (dark = early, blank = silent), then the earliest step over all maps."""
+    images, latency = np.asarray(images), np.asarray(latency)
+    n_images, n_maps = latency.shape[:2]
+    map_names = map_names or [f"map {m}" for m in range(n_maps)]
+    cols = n_maps + 2
+    fig, axes = plt.subplots(n_images, cols, figsize=(1.3 * cols + 0.8, 1.35 * n_images + 0.5), dpi=130,
+                             squeeze=False)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    for row in range(n_images):
+        lat = np.ma.masked_less(latency[row].astype(float), 0)
+        panels = [(images[row], "gray_r", None, "image")]
+        panels += [(lat[m], cmap, (0, n_steps - 1), map_names[m]) for m in range(n_maps)]
+        panels += [(lat.min(axis=0), cmap, (0, n_steps - 1), "earliest")]
+        for col, (data, colormap, limits, label) in enumerate(panels):
+            ax = axes[row, col]
+            vmin, vmax = limits or (None, None)
+            im = ax.imshow(data, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(label, fontsize=7)
+    fig.colorbar(im, ax=axes, shrink=0.6, label="first-spike step")
+    fig.suptitle(title or f"Latency coding in {n_steps} steps", fontsize=9)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
