@@ -130,3 +130,12 @@ def balanced_sample(dataset: Dataset, n: int, seed: int, classes: Iterable | Non
                           "classes needs; ask for fewer examples or fewer classes.")
     order = rng.permutation(take_per_class(dataset.labels, counts, rng))
     return order if indices else _subset(dataset, order)
+
+
+def sample_indices(dataset: Dataset, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` examples: the whole split, shuffled, when ``n`` is its size (MNIST's
+    classes are not balanced, so a balanced sample cannot take all of it), else
+    :func:`balanced_sample`; fixed by ``seed``."""
+    if n == len(dataset.labels):
+        return np.random.default_rng(seed).permutation(n)
+    return balanced_sample(dataset, n, seed=seed, indices=True)

@@ -52,36 +52,58 @@ def cython_available() -> bool:
 
 
 @contextlib.contextmanager
-def activated(config: DeviceConfig, label: str = "run"):
-    """Select the device for the networks built inside this block; clean up afterwards."""
-    config.validate()
-    if config.name == "runtime":
-        set_device("runtime")
-        prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
-        yield None
-        return
-    if config.name == "genn":
-        import brian2genn  # noqa: F401  (registers the device)
-    elif config.name == "cuda_standalone":
-        import brian2cuda  # noqa: F401
-    build_dir = config.build_dir or tempfile.mkdtemp(prefix=f"bioplastic_{label}_")
-    if config.name == "cpp_standalone":
-        prefs.devices.cpp_standalone.openmp_threads = config.threads
-    set_device(config.name, directory=build_dir, build_on_run=False)
+def _preferences_restored(*names: str):
+    """Brian2 preferences changed inside the block get their previous values back afterwards."""
+    previous = {name: prefs[name] for name in names}
     try:
-        yield build_dir
+        yield
     finally:
-        device.reinit()
-        set_device("runtime")
-        if not config.keep_build and config.build_dir is None:
-            shutil.rmtree(build_dir, ignore_errors=True)
+        for name, value in previous.items():
+            prefs[name] = value
+
+
+@contextlib.contextmanager
+def activated(config: DeviceConfig, label: str = "run"):
+    """Select the device for the networks built inside this block; afterwards the runtime device
+    and every Brian2 preference this changed are back as they were."""
+    config.validate()
+    with _preferences_restored("codegen.target", "devices.cpp_standalone.openmp_threads"):
+        if config.name == "runtime":
+            set_device("runtime")
+            prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
+            yield None
+            return
+        if config.name == "genn":
+            import brian2genn  # noqa: F401  (registers the device)
+        elif config.name == "cuda_standalone":
+            import brian2cuda  # noqa: F401
+        build_dir = config.build_dir or tempfile.mkdtemp(prefix=f"bioplastic_{label}_")
+        if config.name == "cpp_standalone":
+            prefs.devices.cpp_standalone.openmp_threads = config.threads
+        set_device(config.name, directory=build_dir, build_on_run=False)
+        try:
+            yield build_dir
+        finally:
+            device.reinit()
+            set_device("runtime")
+            if not config.keep_build and config.build_dir is None:
+                shutil.rmtree(build_dir, ignore_errors=True)
 
 
 def run_network(network: brian2.Network, duration, config: DeviceConfig, *, report=None, build_dir=None,
-                run_args=None):
-    """Run (and, for standalone devices, build and execute) a network for ``duration``."""
+                run_args=None) -> dict:
+    """Run (and, for standalone devices, build and execute) a network for ``duration``.
+
+    Returns the seconds spent: ``{"compile_s": ..., "run_s": ...}`` (compile_s is 0 on the
+    runtime device, where Cython compiles inside the first run).
+    """
+    import time
+    started = time.perf_counter()
     if config.name == "runtime":
         network.run(duration, report=report, report_period=2 * brian2.second, namespace={})
-        return
+        return {"compile_s": 0.0, "run_s": time.perf_counter() - started}
     network.run(duration, report="text" if report else None, namespace={})
-    device.build(directory=build_dir, compile=True, run=True, with_output=bool(report), run_args=run_args)
+    device.build(directory=build_dir, compile=True, run=False, with_output=bool(report))
+    compiled = time.perf_counter()
+    device.run(directory=build_dir, with_output=bool(report), run_args=run_args)
+    return {"compile_s": compiled - started, "run_s": time.perf_counter() - compiled}

@@ -347,6 +347,53 @@ def _rest_reset(spec: NetworkSpec, groups: dict, inhibitory: dict, protocol: Pro
         group.run_regularly(code, dt=protocol.slot, when="start", order=-1, name=f"{group.name}_rest_reset")
 
 
+def _projection(spec, pname, groups, n_copies, weights, synapse_state, langevin_sigma, protocol, functions, name):
+    p = spec.projections[pname]
+    if p.plastic:
+        return _plastic_projection(spec, pname, groups[p.source], groups[p.target], n_copies, weights,
+                                   synapse_state=synapse_state, langevin_sigma=langevin_sigma, protocol=protocol,
+                                   namespace=functions, prefix=name)
+    syn = _frozen_projection(spec, pname, groups[p.source], groups[p.target], n_copies, name)
+    _set_weights(syn, spec, pname, weights, n_copies)
+    return syn
+
+
+def _snapshot_monitors(spec: NetworkSpec, groups: dict, synapses: dict, period) -> tuple[dict, dict]:
+    """Weights of every plastic projection and adaptive states of every layer, once per ``period``."""
+    weight_monitors, state_monitors = {}, {}
+    if period is None:
+        return weight_monitors, state_monitors
+    for pname in spec.plastic_projections:
+        syn = synapses[pname]
+        weight_monitors[pname] = StateMonitor(syn, spec.projections[pname].weight_variable, record=True, dt=period,
+                                              when="start", name=f"{syn.name}_w_snapshots")
+    by_layer: dict = {}
+    for state in spec.adaptive_states():
+        layer, var = split_state_name(state)
+        by_layer.setdefault(layer, []).append(var)
+    for layer, variables in by_layer.items():
+        state_monitors[layer] = StateMonitor(groups[layer], variables, record=True, dt=period, when="start",
+                                             name=f"{groups[layer].name}_state_snapshots")
+    return weight_monitors, state_monitors
+
+
+def _teacher(layer: Layer, exc, spec: NetworkSpec, name: str) -> None:
+    """Poisson excitation of the label's segment while learning (rate, conductance per spike)."""
+    if float(layer.teacher_rate) > 0 and layer.teacher_weight > 0:
+        exc.run_regularly(f"{layer.model.excitatory_input} += teacher_weight * learning * "
+                          "int(label_now == segment) * int(rand() < teacher_p)", when="start",
+                          name=f"{name}_{layer.name}_teacher")
+        exc.namespace.update(teacher_weight=float(layer.teacher_weight), teacher_p=float(layer.teacher_rate * spec.dt))
+
+
+def _check_named(spec: NetworkSpec, weights: dict, synapse_state: dict | None) -> None:
+    missing = [p for p in spec.projections if p not in weights]
+    unknown = [p for p in list(weights) + list(synapse_state or {}) if p not in spec.projections]
+    if missing or unknown:
+        raise ConfigError(f"initial weights missing for {missing}, weights or synapse state for unknown projections "
+                          f"{unknown}; projections: {', '.join(spec.projections)}.")
+
+
 def build_training_network(spec: NetworkSpec, protocol: Protocol, weights: dict, *, record_spikes: bool = False,
                            name: str = "train", initial_state: dict | None = None,
                            synapse_state: dict | None = None, langevin_sigma: float = 0.0) -> TrainingNetwork:
@@ -360,15 +407,7 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, weights: dict,
     Weights of plastic projections and adaptive states are recorded at the protocol's
     snapshot times (evenly spaced).
     """
-    missing = [p for p in spec.projections if p not in weights]
-    unknown = [p for p in weights if p not in spec.projections]
-    if missing or unknown:
-        raise ConfigError(f"initial weights: missing for {missing}, unknown projections {unknown}; "
-                          f"projections: {', '.join(spec.projections)}.")
-    unknown = [p for p in (synapse_state or {}) if p not in spec.projections]
-    if unknown:
-        raise ConfigError(f"synapse state for unknown projection(s) {unknown}; projections: "
-                          f"{', '.join(spec.projections)}.")
+    _check_named(spec, weights, synapse_state)
     n_copies = protocol.n_copies
     functions = protocol.timed_arrays(name_prefix=f"{name}_")
     presenter = _presenter(spec, protocol, n_copies, name) if protocol.repeat else None
@@ -382,40 +421,16 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, weights: dict,
         if inh is not None:
             inhibitory[layer.name] = inh
         objects += [exc, inh, s_ei, s_ie]
-        if float(layer.teacher_rate) > 0 and layer.teacher_weight > 0:
-            exc.run_regularly(f"{layer.model.excitatory_input} += teacher_weight * learning * "
-                              "int(label_now == segment) * int(rand() < teacher_p)", when="start",
-                              name=f"{name}_{layer.name}_teacher")
-            exc.namespace.update(teacher_weight=float(layer.teacher_weight),
-                                 teacher_p=float(layer.teacher_rate * spec.dt))
-    synapses = {}
-    for pname, p in spec.projections.items():
-        if p.plastic:
-            synapses[pname] = _plastic_projection(
-                spec, pname, groups[p.source], groups[p.target], n_copies, weights[pname],
-                synapse_state=(synapse_state or {}).get(pname), langevin_sigma=langevin_sigma, protocol=protocol,
-                namespace=functions, prefix=name)
-        else:
-            synapses[pname] = _frozen_projection(spec, pname, groups[p.source], groups[p.target], n_copies, name)
-            _set_weights(synapses[pname], spec, pname, weights[pname], n_copies)
+        _teacher(layer, exc, spec, name)
+    synapses = {pname: _projection(spec, pname, groups, n_copies, weights[pname], (synapse_state or {}).get(pname),
+                                   langevin_sigma, protocol, functions, name) for pname in spec.projections}
     set_states(groups, initial_state, n_copies, spec)
     objects += list(synapses.values())
     if protocol.reset_state:
         _rest_reset(spec, groups, inhibitory, protocol)
 
-    weight_monitors, state_monitors = {}, {}
     period = _snapshot_period(protocol)
-    if period is not None:
-        for pname in spec.plastic_projections:
-            syn = synapses[pname]
-            weight_monitors[pname] = StateMonitor(syn, spec.projections[pname].weight_variable, record=True, dt=period,
-                                                  when="start", name=f"{syn.name}_w_snapshots")
-        for state in spec.adaptive_states():
-            layer, var = split_state_name(state)
-            if layer not in state_monitors:
-                variables = [split_state_name(s)[1] for s in spec.adaptive_states() if s.startswith(layer + ".")]
-                state_monitors[layer] = StateMonitor(groups[layer], variables, record=True, dt=period, when="start",
-                                                     name=f"{groups[layer].name}_state_snapshots")
+    weight_monitors, state_monitors = _snapshot_monitors(spec, groups, synapses, period)
     objects += list(weight_monitors.values()) + list(state_monitors.values())
     progress_monitor = None
     if presenter is not None:

@@ -97,6 +97,7 @@ class TrainingResult:
     wall_time_s: float
     simulated_s: float
     images_completed: np.ndarray | None = None   # repeat mode: images shown to the end, [snapshot, copy]
+    timings: dict | None = None                  # compile_s (standalone), run_s: seconds
 
     def final(self) -> tuple[dict, dict]:
         """(weights, states) at the last snapshot, as the next phase starts from them."""
@@ -145,14 +146,14 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
         brian2.seed(int(brian_seed))   # Poisson input spikes: reproducible for a given seed and device
         trained = build_training_network(spec, protocol, initial_weights, **network_options)
         report = _tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s") if not device.standalone else True
-        run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
+        timings = run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
         weights = {p: trained.weight_snapshots(p)[:len(checkpoints)] for p in spec.plastic_projections}
         frozen = {p: np.broadcast_to(initial_weights[p], (len(checkpoints),) + np.shape(initial_weights[p]))
                   for p in spec.projections if p not in weights}
         states = {s: trained.state_snapshots(s)[:len(checkpoints)] for s in spec.adaptive_states()}
         completed = trained.images_completed()[:len(checkpoints)] if repeat is not None else None
     return TrainingResult({**weights, **frozen}, states, checkpoints, time.time() - started, float(protocol.duration),
-                          completed)
+                          completed, timings)
 
 
 def evaluate_snapshots(spec: NetworkSpec, training: TrainingResult, test_images: np.ndarray, test_labels: np.ndarray,

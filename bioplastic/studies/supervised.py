@@ -11,7 +11,7 @@ import numpy as np
 
 from bioplastic import plotting
 from bioplastic.config import variant_config
-from bioplastic.data import balanced_sample, class_indices, relabel
+from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.results import write_json
 from bioplastic.studies.common import (device_from_config, evaluate_snapshots, load_split, protocol_durations,
                                        protocol_options, spec_from_config, train_with_snapshots)
@@ -45,9 +45,9 @@ def train_and_test(task) -> dict:
     image_duration, rest_duration = protocol_durations(config)
     seeds = list(config["seeds"])
     n_train, n_test = int(config["data"]["n_train"]), int(config["data"]["n_test"])
-    orders = np.stack([balanced_sample(train, n_train, seed=seed, indices=True) for seed in seeds])
+    orders = np.stack([sample_indices(train, n_train, seed) for seed in seeds])
     labels = relabel(train.labels[orders], classes)
-    test_idx = balanced_sample(test, n_test, seed=config["evaluation"]["test_seed"], indices=True)
+    test_idx = sample_indices(test, n_test, int(config["evaluation"]["test_seed"]))
     weights = spec.seeded_initial_weights(seeds)
     label = f"{variant} {classes}"
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
