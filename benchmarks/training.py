@@ -36,7 +36,9 @@ from brian2 import Hz, ms, NeuronGroup, PoissonGroup, Synapses, Network, device
 from bioplastic.devices import DeviceConfig, activated, run_network
 from bioplastic.evaluation import TestSpikes, evaluate_batched, evaluate_sequential
 from bioplastic.models import get_neuron_model, get_plasticity_rule
-from bioplastic.network.build import NetworkSpec, build_training_network
+from bioplastic.config import COMMON_DEFAULTS, deep_merge
+from bioplastic.network.build import build_training_network
+from bioplastic.network.spec import NetworkSpec, network_from_config
 from bioplastic.protocol import ProtocolBuilder
 
 IMAGE, REST = 350 * ms, 150 * ms
@@ -58,9 +60,15 @@ def mnist_like_images(n: int, rng: np.random.Generator, target_spikes: float = 2
     return (images * 255).round().astype(np.uint8).reshape(n, -1)
 
 
+W = "input_to_exc"      # the benchmark network's one (plastic) projection
+
+
 def make_spec(n_exc: int, max_rate=63.75 * Hz) -> NetworkSpec:
-    return NetworkSpec(get_neuron_model("adaptive_lif"), get_neuron_model("inhibitory_lif"), get_plasticity_rule("stdp"),
-                       n_classes=1, n_per_class=n_exc, max_rate=max_rate)
+    """input (784) --input_to_exc: all-to-all pair STDP--> exc (n_exc adaptive LIF, one segment) <-> inhibitory."""
+    network = {"input": {"max_rate": f"{float(max_rate / Hz)!r} Hz"},
+               "layers": {"exc": {"n_per_class": n_exc}},
+               "projections": {W: {"source": "input", "target": "exc", "plasticity": {"rule": "stdp"}}}}
+    return network_from_config(deep_merge(COMMON_DEFAULTS, {"network": network})["network"], n_classes=1)
 
 
 def bioplastic_training(spec, images, device_name: str, build_dir=None, reset_state: bool = False) -> dict:
@@ -72,7 +80,7 @@ def bioplastic_training(spec, images, device_name: str, build_dir=None, reset_st
     builder = ProtocolBuilder(images, IMAGE, 0 * ms if reset_state else REST, reset_state=reset_state)
     builder.present(np.arange(n)[None], np.zeros((1, n), int), learning=True)
     protocol = builder.build()
-    weights = spec.initial_weights(np.random.default_rng(0))[None]
+    weights = {W: spec.initial_weights(W, np.random.default_rng(0))[None]}
     config = DeviceConfig(device_name, build_dir=build_dir)
     if device_name == "runtime":        # compile the Cython code objects first, as a user's second run would
         warm = ProtocolBuilder(images[:1], IMAGE, REST).present([[0]], [[0]], learning=True).build()
@@ -90,10 +98,10 @@ def bioplastic_training(spec, images, device_name: str, build_dir=None, reset_st
         else:
             sim = device._last_run_time
             overhead = {"compile_s": device.timers["compile"]["make"], "binary_total_s": device.timers["run_binary"]}
-        dw = float(np.abs(net.final_weights() - weights).mean())
+        dw = float(np.abs(net.final_weights(W) - weights[W]).mean())
     # Peak resident memory of the largest process so far (the standalone binary is a child).
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return {"s_per_image": sim / n, "total_s": total, "mean_abs_dw": dw, "synapses": spec.n_inputs * spec.n_exc,
+    return {"s_per_image": sim / n, "total_s": total, "mean_abs_dw": dw, "synapses": spec.n_inputs * spec.readout.size,
             "peak_rss_mb_so_far": peak / 1024, **overhead}
 
 
@@ -137,17 +145,18 @@ def evaluation(spec, images, batch_size: int = 100, standalone: bool = True) -> 
     brian2.set_device("runtime")
     brian2.prefs.codegen.target = "cython"
     n = len(images)
-    weights = spec.initial_weights(np.random.default_rng(1))
+    weights = {W: spec.initial_weights(W, np.random.default_rng(1))}
     spikes = TestSpikes(images, spec, IMAGE, seed=3)
     n_copies = -(-n // -(-n // batch_size))           # evaluate_batched makes its batches equal
     # Compile the Cython code first (same shapes), as a user's second evaluation would.
+    sets = {W: weights[W][None]}                          # one weight set
     evaluate_sequential(spec, TestSpikes(images[:2], spec, IMAGE, seed=3), weights)
-    evaluate_batched(spec, TestSpikes(images[:n_copies], spec, IMAGE, seed=3), weights[None], batch_size=n_copies)
+    evaluate_batched(spec, TestSpikes(images[:n_copies], spec, IMAGE, seed=3), sets, batch_size=n_copies)
     t0 = time.perf_counter()
     sequential = evaluate_sequential(spec, spikes, weights)
     t1 = time.perf_counter()
     runtime_timings = {}
-    batched = evaluate_batched(spec, spikes, weights[None], batch_size=batch_size, timings=runtime_timings)[0]
+    batched = evaluate_batched(spec, spikes, sets, batch_size=batch_size, timings=runtime_timings)[0]
     t2 = time.perf_counter()
     seq_s, rt_s = (t1 - t0) / n, (t2 - t1) / n
     result = {"n_images": n, "batch_size": batch_size, "copies_per_run": n_copies,
@@ -159,7 +168,7 @@ def evaluation(spec, images, batch_size: int = 100, standalone: bool = True) -> 
     if standalone:
         timings = {}
         t3 = time.perf_counter()
-        compiled = evaluate_batched(spec, spikes, weights[None], batch_size=batch_size,
+        compiled = evaluate_batched(spec, spikes, sets, batch_size=batch_size,
                                     device=DeviceConfig("cpp_standalone"), timings=timings)[0]
         total = time.perf_counter() - t3
         sa_s = timings["run_s"] / n

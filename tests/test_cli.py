@@ -12,8 +12,9 @@ from conftest import REPO
 
 EXPERIMENT = str(REPO / "experiments" / "supervised_stdp_alltd.yaml")
 TINY = ["device.name=runtime", "device.target=numpy", "seeds=[0,1]", "data.n_train=24", "data.n_test=30",
-        "data.verify=false", "network.n_per_class=2", "protocol.eval_every=12", "protocol.image_duration=100 ms",
-        "protocol.rest_duration=50 ms", "supervised.random_class_sets=0", "network.plasticity.parameters.A_pre=0.02"]
+        "data.verify=false", "network.layers.exc.n_per_class=2", "protocol.eval_every=12", "protocol.image_duration=100 ms",
+        "protocol.rest_duration=50 ms", "supervised.random_class_sets=0",
+        "network.projections.input_to_exc.plasticity.parameters.A_pre=0.02"]
 
 
 @pytest.fixture
@@ -62,15 +63,28 @@ def test_interrupted_run_leaves_no_complete_looking_directory(bar_digits, monkey
 
 
 @pytest.mark.parametrize("override, message", [
-    ("network.n_per_clas=3", "Did you mean 'n_per_class'"),
+    ("network.layers.exc.n_per_clas=3", "Did you mean 'n_per_class'"),
     ("data.classes=[0,1,12]", "class 12 is not in mnist"),
-    ("network.excitatory.parameters.tau_m=0 ms", "tau_m must be > 0"),
-    ("network.excitatory.equations.v=dv/dt = (E_rest - v)/tau_m + I_ext : volt", "nconsistent units"),
+    ("network.layers.exc.neuron.parameters.tau_m=0 ms", "tau_m must be > 0"),
+    ("network.layers.exc.neuron.equations.v=dv/dt = (E_rest - v)/tau_m + I_ext : volt", "nconsistent units"),
+    # The old single-shape keys name their new place.
+    ("network.n_per_class=3", "it is now network.layers.<layer>.n_per_class"),
+    ("network.hidden.n=16", "a layer of its own under network.layers"),
+    # Layers and projections that do not fit together.
+    ("network.projections.input_to_exc.target=ecx", "no layer named 'ecx'. Did you mean 'exc'?"),
+    ("network.layers.orphan.size=4", "'orphan' receive no input"),
+    ("network.layers.exc.size=6", "give exactly one of size"),
+    (["network.layers.exc.n_per_class=null", "network.layers.exc.size=6"],
+     "the 'supervised' rule follows the class segments"),
+    (["network.layers.exc.n_per_class=null", "network.layers.exc.size=6",
+      "network.projections.input_to_exc.plasticity.rule=stdp"], "the segment readout needs class segments"),
+    ("network.readout.kind=votes", "network.readout.kind must be one of segments, label_assignment"),
 ])
 def test_bad_input_fails_before_any_simulation(bar_digits, monkeypatch, capsys, override, message):
     monkeypatch.setattr(supervised, "train_and_test", lambda task: pytest.fail("simulation started"))
     out = bar_digits / "run"
-    assert cli.main(["run", EXPERIMENT, *TINY, override, "--out", str(out)]) == 2
+    overrides = override if isinstance(override, list) else [override]
+    assert cli.main(["run", EXPERIMENT, *TINY, *overrides, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
 

@@ -9,7 +9,7 @@ import brian2
 from bioplastic.devices import DeviceConfig
 from bioplastic.errors import ConfigError
 
-from test_network import make_spec, train
+from test_network import W, make_spec, train
 
 
 def test_unknown_device_is_named():
@@ -37,4 +37,4 @@ def test_cuda_standalone_learns_like_the_runtime(tmp_path):
     spec = make_spec()
     brian2.seed(11)
     result = train(spec, DeviceConfig("cuda_standalone", build_dir=str(tmp_path / "cuda")), n_images=18, n_copies=4)
-    assert np.abs(result.snapshots_w[-1] - result.snapshots_w[0]).max() > 0.05
+    assert np.abs(result.weights[W][-1] - result.weights[W][0]).max() > 0.05

@@ -45,21 +45,23 @@ def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
     config["variants"] = {k: config["variants"][k] for k in ("global_inhibition", "freeze_50_global",
                                                              "langevin_q1_q3", "two_layer_global_global")}
     config["variants"]["two_layer_global_global"].update({          # small, but the real path
-        "network.hidden.n": 9, "network.hidden.plasticity.parameters": {"A_pre": 0.05},
-        "network.weight_normalization": 3.0,       # 9 inputs per segment neuron (78 is for 196) ...
-        "network.hidden.output_gain": 40.0})       # ... so each input must count for more
+        "network.layers.hidden.size": 9,
+        "network.projections.input_to_hidden.plasticity.parameters": {"A_pre": 0.05},
+        "network.projections.hidden_to_exc.plasticity.parameters.A_pre": 0.05,   # as for input_to_exc below
+        "network.projections.hidden_to_exc.weight_normalization": 3.0,   # 9 inputs per segment neuron (78 is for 196) ...
+        "network.projections.hidden_to_exc.gain": 40.0})                 # ... so each input must count for more
     config["forgetting_report"]["baselines"] = {}
     config["quick"] = {}
     path = synthetic_tasks / "exp.yaml"
     path.write_text(yaml.safe_dump(config))
     out = synthetic_tasks / "run"
     args = ["run", str(path), "--out", str(out), "device.name=runtime", "device.target=numpy", "seeds=[0]",
-            "data.verify=false", "data.holdout_per_class=4", "network.n_per_class=2",
+            "data.verify=false", "data.holdout_per_class=4", "network.layers.exc.n_per_class=2",
             "forgetting.task1.classes=[0,1,2]", "forgetting.task1.n_train=18", "forgetting.task1.n_test=30",
             "forgetting.task2.classes=[0,1,2]", "forgetting.task2.n_train=36", "forgetting.task2.n_test=12",
             "forgetting.eval_every=18", "forgetting.langevin.n_images=6", "forgetting.langevin.record_every=2",
             "protocol.image_duration=100 ms", "protocol.rest_duration=50 ms",
-            "network.plasticity.parameters.A_pre=0.05"]
+            "network.projections.input_to_exc.plasticity.parameters.A_pre=0.05"]
     assert cli.main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     for name, v in metrics["variants"].items():
@@ -70,7 +72,11 @@ def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
     assert frozen["task2_digits"]["mean"] >= frozen["task1_digits"]["mean"] - 10   # frozen weights keep task 1
     assert "Langevin ranges" in metrics["variants"]["langevin_q1_q3"]["notes"][0]
     two_layer = metrics["variants"]["two_layer_global_global"]
-    assert two_layer["architecture"].startswith("two plastic layers: 784 inputs -> 9 hidden neurons")
+    assert two_layer["architecture"].startswith("2 plastic layers: 784 inputs -> 9 hidden neurons (stdp, unsupervised)")
     table = (out / "tables.md").read_text()
-    assert "| freeze_50_global | [1] |" in table and "hold-out" in table and "[1] single plastic layer" in table
+    notes = {line.split("] ", 1)[1].split(":")[0]: line.split("]")[0][3:] for line in table.splitlines()
+             if line.startswith("* [")}                     # architecture footnotes: "* [k] text"
+    assert set(notes) == {"single plastic layer", "2 plastic layers"}
+    assert f"| freeze_50_global | [{notes['single plastic layer']}] |" in table and "hold-out" in table
+    assert f"| two_layer_global_global | [{notes['2 plastic layers']}] |" in table
     assert (out / "forgetting.png").stat().st_size > 0

@@ -60,7 +60,7 @@ def test_bad_variant_fails_before_any_simulation(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(neuron_models, "characterize_model", lambda *a: pytest.fail("simulation started"))
     out = tmp_path / "run"
     assert cli.main(["run", EXPERIMENT, *TINY, "neuron_models.network=true",
-                     "network.excitatory.parameters.theta_plus=0.1 mV", "--out", str(out)]) == 2
+                     "network.layers.exc.neuron.parameters.theta_plus=0.1 mV", "--out", str(out)]) == 2
     assert "has no parameter 'theta_plus'" in capsys.readouterr().err
     assert not out.exists()
 

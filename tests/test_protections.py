@@ -1,6 +1,4 @@
 """Continual-learning protections: frozen weights stay, bounded weights stay inside, quantiles per weight."""
-import dataclasses
-
 import numpy as np
 import pytest
 import brian2
@@ -9,7 +7,8 @@ from bioplastic.devices import DeviceConfig
 from bioplastic.errors import ConfigError
 from bioplastic.protections import freeze_mask, quantile_bounds
 
-from test_network import make_spec, train
+from netspec import with_bounds
+from test_network import W, initial_weights, make_spec, train
 
 
 def test_freeze_mask_global_and_per_neuron():
@@ -35,19 +34,19 @@ def test_quantile_bounds_are_computed_per_weight_from_the_trajectory():
         quantile_bounds(trajectory, 0.9, 0.1)
 
 
-def protected_spec(**kw):
-    spec = make_spec(**kw)
-    return dataclasses.replace(spec, rule=spec.rule.with_overrides(per_synapse_bounds=True))
+def protected_spec(**overrides):
+    """The network of test_network with per-synapse bounds on its plastic projection (as the forgetting study)."""
+    return with_bounds(make_spec(**overrides))
 
 
 def test_frozen_weights_never_change_while_others_do():
-    spec = protected_spec(weight_normalization=30.0)
-    w0 = spec.initial_weights(np.random.default_rng(0))
+    spec = protected_spec(**{"projections.input_to_exc.weight_normalization": 30.0})
+    w0 = spec.initial_weights(W, np.random.default_rng(0))
     mask = freeze_mask(np.stack([w0, w0]), 0.3)
     brian2.seed(2)
     result = train(spec, DeviceConfig("runtime", target="numpy"),
-                   synapse_state={"plastic_w": mask})
-    assert_frozen_stay_and_others_move(result.snapshots_w, mask, 0.05)
+                   synapse_state={W: {"plastic_w": mask}})
+    assert_frozen_stay_and_others_move(result.weights[W], mask, 0.05)
 
 
 def assert_frozen_stay_and_others_move(snapshots, mask, min_change):
@@ -62,12 +61,12 @@ def assert_frozen_stay_and_others_move(snapshots, mask, min_change):
 def test_bounded_weights_never_leave_their_interval_even_with_langevin_noise():
     spec = protected_spec()
     rng = np.random.default_rng(1)
-    w0 = np.stack([spec.initial_weights(np.random.default_rng([0, c, 1])) for c in range(2)])   # as train() does
+    w0 = initial_weights(spec, 2)[W]                                   # as train() draws them
     lo = np.clip(w0 - rng.uniform(0, 0.1, w0.shape), 0, None)
     hi = w0 + rng.uniform(0, 0.1, w0.shape)
     brian2.seed(4)
     result = train(spec, DeviceConfig("runtime", target="numpy"), n_images=12,
-                   synapse_state={"w_lo": lo, "w_hi": hi}, langevin_sigma=0.05)
-    w = result.snapshots_w
+                   synapse_state={W: {"w_lo": lo, "w_hi": hi}}, langevin_sigma=0.05)
+    w = result.weights[W]
     assert np.all(w >= lo - 1e-12) and np.all(w <= hi + 1e-12)
     assert np.mean(np.isclose(w[-1], lo) | np.isclose(w[-1], hi)) > 0.2     # the bounds were actually hit
