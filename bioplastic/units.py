@@ -5,6 +5,7 @@ config file cannot run code, and a misspelt unit is an error, not a silent float
 """
 from __future__ import annotations
 
+import ast
 import re
 
 import brian2
@@ -37,12 +38,27 @@ def parse_quantity(value, *, name: str = "value"):
     if not unit_text:
         return number
     try:
-        unit = eval(unit_text, {"__builtins__": {}}, _UNIT_NAMESPACE)  # namespace: units only
-    except Exception:
+        unit = _evaluate_unit(ast.parse(unit_text.strip(), mode="eval").body)
+    except (SyntaxError, KeyError, TypeError, ValueError, ZeroDivisionError):
         raise ConfigError(
             f"{name}: unknown unit in {value!r}. Use Brian2 unit names such as ms, second, mV, "
             "volt, Hz, nS, uA, cm, ohm (see brian2.units).") from None
     return number * unit
+
+
+_OPERATORS = {ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+
+
+def _evaluate_unit(node):
+    """A unit expression such as ``uA/cm**2`` from its syntax tree: unit names, numbers, ``* / **``
+    and parentheses only (no calls, no attributes, no Python evaluation at all)."""
+    if isinstance(node, ast.Name):
+        return _UNIT_NAMESPACE[node.id]
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_evaluate_unit(node.left), _evaluate_unit(node.right))
+    raise ValueError(f"not a unit expression: {ast.dump(node)}")
 
 
 def format_quantity(value) -> str | float | int | bool:

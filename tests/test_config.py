@@ -167,3 +167,13 @@ def test_a_variant_in_a_file_removes_a_projection(tmp_path):
     assert set(spec_from_config(config, 3).projections) == {"input_to_exc", "extra"}
     assert not spec_from_config(config, 3).projections["extra"].plastic            # plasticity: null = frozen
     assert set(spec_from_config(variant_config(config, "without_extra"), 3).projections) == {"input_to_exc"}
+
+
+def test_unit_strings_are_parsed_without_python_evaluation():
+    """Only unit names, numbers, * / ** and parentheses: attribute access or calls are refused."""
+    from bioplastic.units import parse_quantity
+    from brian2 import cm, uA
+    assert abs(float(parse_quantity("10 uA/cm**2") / (10 * uA / cm ** 2)) - 1) < 1e-12
+    for text in ("3 ms.__class__", "3 (ms)()", "1 __import__"):
+        with pytest.raises(ConfigError, match="unknown unit"):
+            parse_quantity(text)
