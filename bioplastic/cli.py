@@ -55,6 +55,7 @@ def _sweep(args) -> int:
         sweep_dir = Path(args.out) if args.out else runner.default_sweep_dir(plan)
     if args.metric:
         plan.metric = args.metric
+    plan.command = args.command_line
     cluster_section = dict(plan.config["cluster"], **({"kind": args.cluster} if args.cluster else {}))
     if args.workers or args.scheduler:
         cluster_section["kind"] = None                  # --workers / --scheduler choose where it runs
@@ -152,6 +153,7 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    args.command_line = ["bioplastic", *(sys.argv[1:] if argv is None else argv)]
     try:
         return args.func(args)
     except BioplasticError as exc:

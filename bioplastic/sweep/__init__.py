@@ -91,24 +91,16 @@ def map_tasks(function: Callable, tasks: Sequence, *, workers: int = 1, schedule
         if cache:
             _store(cache, keys[i], result)
 
-    if scheduler is None and (workers <= 1 or len(todo) <= 1):
-        for i in todo:
-            keep(i, function(tasks[i]))
-        return [results[i] for i in range(len(tasks))]
-    from dask.distributed import Client, LocalCluster, as_completed
+    from bioplastic.sweep.clusters import dask_client
 
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster = LocalCluster(n_workers=min(workers, len(todo)), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
-        client = Client(cluster)
-    try:
-        futures = {client.submit(_portable(function), tasks[i], pure=False): i for i in todo}
-        for future, result in as_completed(futures, with_results=True):
-            keep(futures[future], result)
-        return [results[i] for i in range(len(tasks))]
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with dask_client(workers=workers, scheduler=scheduler, n_tasks=len(todo)) as client:
+        if client is None:
+            for i in todo:
+                keep(i, function(tasks[i]))
+        else:
+            from dask.distributed import as_completed
+
+            futures = {client.submit(_portable(function), tasks[i], pure=False): i for i in todo}
+            for future, result in as_completed(futures, with_results=True):
+                keep(futures[future], result)
+    return [results[i] for i in range(len(tasks))]

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -282,10 +283,12 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
         directory.write_index(tasks, status)
         show()
 
+    interrupt = _Interrupt()
     try:
         with clusters.dask_client(workers=workers, scheduler=scheduler, cluster=cluster, n_tasks=len(todo)) as client:
             if client is None:
                 for task in todo:
+                    interrupt.check()
                     status[task["task_id"]] = {"status": "running"}
                     directory.write_index(tasks, status)
                     show()
@@ -298,6 +301,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
                 remaining = {client.submit(_portable(execute), task, key=f"bioplastic-{task['task_id']}-{token}",
                                            pure=False): task for task in todo}
                 while remaining:
+                    interrupt.check()
                     ready = [f for f in remaining if f.done()]
                     for future in ready:
                         task = remaining.pop(future)
@@ -322,6 +326,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
         interrupted = True
         raise
     finally:
+        interrupt.restore()
         bar.close()
         for task in tasks:                                 # what did not finish waits for the next run
             if status[task["task_id"]]["status"] == "running":
@@ -333,6 +338,30 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
                               "wall_time_s": round(outcome.wall_time_s, 2), "executed": executed,
                               "done": outcome.done, "failed": len(outcome.failed), "interrupted": interrupted})
     return outcome
+
+
+class _Interrupt:
+    """Ctrl-C stops the sweep even when the KeyboardInterrupt lands where Python ignores it (a
+    weakref callback inside Brian2): the request is remembered and checked between tasks."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _where(result: dict) -> dict:
