@@ -7,7 +7,7 @@ in a private folder; stopped by pid at the end (jobs are cancelled first).
 
 Needs root and Debian's packages ``slurmctld slurmd slurm-client munge`` (installed with
 apt-get when missing, ~15 s). Run on its own: ``python tests/slurm.py`` starts it and
-prints ``sinfo`` and ``squeue`` until Ctrl-C.
+prints ``sinfo`` and ``squeue`` until Ctrl-C (or SIGTERM).
 """
 from __future__ import annotations
 
@@ -185,6 +185,9 @@ def local_slurm():
 
 
 if __name__ == "__main__":
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _stop)       # `kill PID` stops the daemons too
     with local_slurm() as cluster:
         print(f"SLURM is up: export SLURM_CONF={cluster.conf}")
         try:

@@ -1,13 +1,8 @@
 """Tasks on Dask and parameter sweeps: results in order, failures with their traceback, points
 from grids, zipped lists and seeded ranges, bad input refused before anything runs, and
-nothing finished lost when a run or a sweep is interrupted (SIGINT, SIGKILL) and rerun."""
+nothing finished lost when a run or a sweep is interrupted and rerun. Killing sweep processes
+(SIGINT, SIGKILL) and SLURM are tested in test_sweep_cluster.py (`make test-sweep`)."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 
@@ -16,7 +11,6 @@ from bioplastic.errors import ConfigError
 from bioplastic.studies import supervised
 from bioplastic.sweep import TaskError, map_tasks, points, runner, task_cache
 
-from conftest import REPO
 from test_cli import EXPERIMENT, TINY, bar_digits  # noqa: F401  (bar_digits: synthetic MNIST fixture)
 
 
@@ -160,49 +154,6 @@ def test_a_directory_of_another_sweep_is_not_resumed(bar_digits, capsys):
     (out / "sweep.json").write_text(json.dumps({"identity": "another"}))
     assert cli.main(sweep_args(out, "data.n_train=12")) == 2
     assert "holds another sweep" in capsys.readouterr().err
-
-
-def sweep_process(out, *args):
-    command = [sys.executable, "-m", "bioplastic.cli", *sweep_args(out, "seeds=0,1,2", "data.n_train=12"), *args]
-    return subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
-@pytest.mark.parametrize("sig, args", [(signal.SIGINT, []), (signal.SIGKILL, ["--workers", "2"])])
-def test_killed_sweep_reruns_only_the_unfinished_points(bar_digits, sig, args):
-    """Killed after its first finished task (Ctrl-C, or SIGKILL to the whole process group with its
-    Dask workers); the rerun runs exactly the tasks without a result folder."""
-    out = bar_digits / "sweep"
-    process = sweep_process(out, *args)
-    finished = lambda: [p.name for p in (out / "points").glob("p*") if not p.name.endswith(".partial")]  # noqa
-    try:
-        wait_for(lambda: finished() or process.poll() is not None)
-        os.killpg(process.pid, sig)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    kept = set(finished())
-    assert kept and len(kept) < 3, err
-    if sig == signal.SIGINT:
-        assert process.returncode == 130 and "rerun the same command" in err
-        assert json.loads((out / "index.json").read_text())["counts"] == {"done": len(kept), "pending": 3 - len(kept)}
-    before = len(executions(out))
-    rerun = sweep_process(out)
-    _, err = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, err
-    assert sorted(executions(out)[before:]) == sorted({"p000-s0", "p000-s1", "p000-s2"} - kept)
-    assert json.loads((out / "index.json").read_text())["counts"] == {"done": 3}
 
 
 def test_interrupted_multi_variant_run_resumes_with_the_unfinished_variant(bar_digits, monkeypatch, capsys):

@@ -370,7 +370,11 @@ def _where(result: dict) -> dict:
 
 def _report(directory: SweepDirectory, plan: Plan, tasks, status, executed, wall) -> Outcome:
     """Table, summary and plots of every finished task (also after an interruption)."""
-    results = [r for task_id, r in directory.done().items() if task_id in status]
+    done = directory.done()
+    for stale in directory.points.glob("*.partial"):      # an attempt whose task finished elsewhere
+        if stale.name.split(".", 1)[0] in done:
+            shutil.rmtree(stale, ignore_errors=True)
+    results = [r for task_id, r in done.items() if task_id in status]
     keys = plan.keys
     rows = sweep_table.rows(results, keys)
     files, summary = [], ""
