@@ -39,7 +39,7 @@ def _run(args) -> int:
 
 
 def _sweep(args) -> int:
-    from bioplastic.sweep import points, runner
+    from bioplastic.sweep import clusters, points, runner
 
     if args.resume:
         plan = runner.load_plan(Path(args.resume))
@@ -59,11 +59,11 @@ def _sweep(args) -> int:
     cluster_section = dict(plan.config["cluster"], **({"kind": args.cluster} if args.cluster else {}))
     if args.workers or args.scheduler:
         cluster_section["kind"] = None                  # --workers / --scheduler choose where it runs
-    cluster_section = runner.clusters.check_cluster(cluster_section)
+    cluster_section = clusters.check_cluster(cluster_section)
     scheduler = args.scheduler or (None if args.workers else plan.config["scheduler"])
     workers = args.workers or int(plan.config["workers"])
     n_tasks = len(plan.points) * len(plan.seeds)
-    where = runner.clusters.describe(workers=workers, scheduler=scheduler, cluster=cluster_section)
+    where = clusters.describe(workers=workers, scheduler=scheduler, cluster=cluster_section)
     print(f"bioplastic sweep: {len(plan.points)} points x {len(plan.seeds)} seeds = {n_tasks} tasks of "
           f"{plan.config['study']} on {where}; results -> {sweep_dir}")
     if args.dry_run:

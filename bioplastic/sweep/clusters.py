@@ -85,10 +85,12 @@ def jobqueue_cluster(section: dict):
 
 
 @contextmanager
-def dask_client(*, workers: int = 1, scheduler: str | None = None, cluster: dict | None = None, n_tasks: int = 1):
-    """A Dask client for the tasks, or None to run them in this process."""
+def dask_client(*, workers: int = 1, scheduler: str | None = None, cluster: dict | None = None, n_tasks: int = 1,
+                start: bool = True):
+    """A Dask client for the tasks, or None to run them in this process (or when ``start`` is false:
+    nothing left to run, no cluster to start)."""
     cluster = cluster or {}
-    if not scheduler and not cluster.get("kind") and (workers <= 1 or n_tasks <= 1):
+    if not start or not scheduler and not cluster.get("kind") and (workers <= 1 or n_tasks <= 1):
         yield None
         return
     from dask.distributed import Client, LocalCluster

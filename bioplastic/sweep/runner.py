@@ -285,7 +285,8 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
 
     interrupt = _Interrupt()
     try:
-        with clusters.dask_client(workers=workers, scheduler=scheduler, cluster=cluster, n_tasks=len(todo)) as client:
+        with clusters.dask_client(workers=workers, scheduler=scheduler, cluster=cluster, n_tasks=len(todo),
+                                  start=bool(todo)) as client:
             if client is None:
                 for task in todo:
                     interrupt.check()
