@@ -65,7 +65,7 @@ def _sweep(args) -> int:
     n_tasks = len(plan.points) * len(plan.seeds)
     where = clusters.describe(workers=workers, scheduler=scheduler, cluster=cluster_section)
     print(f"bioplastic sweep: {len(plan.points)} points x {len(plan.seeds)} seeds = {n_tasks} tasks of "
-          f"{plan.config['study']} on {where}; results -> {sweep_dir}")
+          f"{plan.config['study']} {where}; results -> {sweep_dir}")
     if args.dry_run:
         for i, point in enumerate(plan.points):
             print(f"  point {i}: " + ", ".join(f"{k}={v}" for k, v in point.items()))

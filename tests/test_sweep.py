@@ -119,7 +119,7 @@ def executions(sweep_dir) -> list[str]:
 
 def test_sweep_writes_table_plots_and_provenance_and_rerun_runs_nothing(bar_digits, capsys):
     out = bar_digits / "sweep"
-    args = sweep_args(out, "seeds=0,1", "data.n_train=12,24", "protocol.eval_every=12")
+    args = sweep_args(out, "seeds=0,1", "data.n_train=12,24", "data.classes=[0,1,2]")
     assert cli.main(args) == 0
     assert sorted(executions(out)) == ["p000-s0", "p000-s1", "p001-s0", "p001-s1"]
     import pyarrow.parquet as pq
@@ -127,17 +127,18 @@ def test_sweep_writes_table_plots_and_provenance_and_rerun_runs_nothing(bar_digi
     final = [r for r in table if r["metric"] == "accuracy_mean[2]"]            # 24 images: checkpoints 0, 12, 24
     assert {(r["data.n_train"], r["seed"]) for r in final} == {(24, 0), (24, 1)}
     assert all(r["value"] >= 90 for r in final)                               # bands are learnt
-    assert (out / "results.csv").read_text().startswith("point,task,seed,data.n_train,protocol.eval_every,metric,value")
+    assert (out / "results.csv").read_text().startswith("point,task,seed,data.n_train,data.classes,metric,value")
     for name in ("sweep_line.png", "sweep_heatmap.png", "summary.txt", "points/p001-s1/learning_curve.png"):
         assert (out / name).stat().st_size > 0
     index = json.loads((out / "index.json").read_text())
     assert index["counts"] == {"done": 4}
-    assert index["tasks"]["p001-s0"]["overrides"] == {"data.n_train": 24, "protocol.eval_every": 12}
+    assert index["tasks"]["p001-s0"]["overrides"] == {"data.n_train": 24, "data.classes": [0, 1, 2]}
+    assert {r["data.classes"] for r in table} == {"[0, 1, 2]"}                  # a list value, as YAML text
     provenance = json.loads((out / "points" / "p001-s0" / "provenance.json").read_text())
     assert provenance["host"] and provenance["wall_time_s"] > 0 and provenance["versions"]["brian2"].startswith("2.10")
     stored = json.loads((out / "sweep.json").read_text())
-    assert stored["points"] == [{"data.n_train": 12, "protocol.eval_every": 12},
-                                {"data.n_train": 24, "protocol.eval_every": 12}]
+    assert stored["points"] == [{"data.n_train": 12, "data.classes": [0, 1, 2]},
+                                {"data.n_train": 24, "data.classes": [0, 1, 2]}]
     assert stored["seeds"] == [0, 1] and stored["runs"][0]["executed"] == 4 and "sweep" in stored["command"]
     assert "accuracy_mean[-1], mean ± std over seeds" in capsys.readouterr().out
     assert cli.main(args) == 0                                                 # the same command again

@@ -59,11 +59,11 @@ def check_cluster(section: dict) -> dict:
 
 def describe(*, workers: int, scheduler: str | None, cluster: dict) -> str:
     if scheduler:
-        return f"the Dask scheduler at {scheduler}"
+        return f"on the Dask scheduler at {scheduler}"
     if cluster.get("kind"):
-        return (f"{cluster['kind'].upper()} through dask-jobqueue (up to {cluster['jobs']} jobs of "
+        return (f"on {cluster['kind'].upper()} through dask-jobqueue (up to {cluster['jobs']} jobs of "
                 f"{cluster['cores']} cores, {cluster['memory']}, adaptive)")
-    return f"a local Dask cluster of {workers} worker processes" if workers > 1 else "this process"
+    return f"on a local Dask cluster of {workers} worker processes" if workers > 1 else "in this process"
 
 
 def jobqueue_cluster(section: dict):

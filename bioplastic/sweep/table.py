@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 MAX_LIST = 200          # longer lists (weights, predictions) are not metrics
 
@@ -35,10 +36,17 @@ def rows(results: list[dict], keys: list[str]) -> list[dict]:
     out = []
     for result in sorted(results, key=lambda r: (r["point"], r["seed"])):
         base = {"point": result["point"], "task": result["task_id"], "seed": result["seed"],
-                **{key: result["overrides"].get(key) for key in keys}}
+                **{key: _cell(result["overrides"].get(key)) for key in keys}}
         for metric, value in result["metrics"].items():
             out.append({**base, "metric": metric, "value": value})
     return out
+
+
+def _cell(value):
+    """A swept value as a table cell: lists and maps (``data.classes=[0,1,2]``) as their YAML text."""
+    if isinstance(value, (list, dict)):
+        return yaml.safe_dump(value, default_flow_style=True).strip()
+    return value
 
 
 def _column_type(values):
@@ -150,8 +158,7 @@ def line_plot(table: list[dict], keys: list[str], metric: str, path: Path) -> Pa
         std = np.array([members[x]["std"] for x in present])
         label = ", ".join(f"{k}={v}" for k, v in zip(others, group)) or None
         ax.errorbar(position, mean, yerr=std, marker="o", capsize=3, label=label)
-    if not numeric:
-        ax.set_xticks(range(len(xs)), labels)
+    ax.set_xticks(xs if numeric else range(len(xs)), labels)
     ax.set_xlabel(x_key)
     ax.set_ylabel(f"{metric}\n(mean ± std over seeds)")
     if others:
@@ -175,7 +182,7 @@ def heatmap(table: list[dict], keys: list[str], metric: str, path: Path) -> Path
     for p in points:
         mean[ys.index(p[y_key]), xs.index(p[x_key])] = p["mean"]
         std[ys.index(p[y_key]), xs.index(p[x_key])] = p["std"]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(xs), 1.2 + 0.8 * len(ys)))
+    fig, ax = plt.subplots(figsize=(2.4 + 1.3 * len(xs), 1.5 + 0.8 * len(ys)))
     image = ax.imshow(mean, origin="lower", aspect="auto", cmap="viridis")
     for (i, j), value in np.ndenumerate(mean):
         if np.isfinite(value):
@@ -185,7 +192,8 @@ def heatmap(table: list[dict], keys: list[str], metric: str, path: Path) -> Path
     ax.set_yticks(range(len(ys)), y_labels)
     ax.set_xlabel(x_key)
     ax.set_ylabel(y_key)
-    fig.colorbar(image, ax=ax, label=f"{metric} (mean over seeds)")
+    ax.set_title("mean ± std over seeds", fontsize=9)
+    fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
