@@ -309,7 +309,10 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
                         if future.status == "finished":
                             settle(task, result=future.result())
                         else:
-                            exc = future.exception()
+                            try:
+                                exc = future.exception()
+                            except Exception as cancelled:        # e.g. the scheduler went away
+                                exc = cancelled
                             settle(task, error=str(exc) if isinstance(exc, TaskError) else repr(exc))
                     running = directory.running()
                     changed = False
