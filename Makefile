@@ -2,7 +2,7 @@
 #
 #   make run    create .venv, then run the quick built-in default experiment
 #   make test   create .venv, then run the test suite (slow tests excluded)
-#   make test-slow, make bench, make notebooks, make clean
+#   make test-slow, make test-sweep, make bench, make notebooks, make clean
 #
 # The interpreter must be Python >= 3.12. Set PYTHON=/path/to/python3.12 to choose one;
 # otherwise python3.13, python3.12, python3 and pyenv's installs are tried in that order.
@@ -22,7 +22,7 @@ RUN_ARGS ?=
 TEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-slow bench notebooks clean venv
+.PHONY: run test test-slow test-sweep bench notebooks clean venv
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,11 @@ test: venv
 
 test-slow: venv
 	$(PY) -m pytest -m slow $(TEST_ARGS)
+
+# Sweeps killed and resumed, and on a real single-node SLURM that the tests start on this machine
+# (needs root; installs slurmctld slurmd slurm-client munge with apt-get when missing, else skips).
+test-sweep: venv
+	$(PY) -m pytest -m sweep -s -v tests/test_sweep_cluster.py $(TEST_ARGS)
 
 bench: venv
 	$(PY) -m benchmarks.training --scaling

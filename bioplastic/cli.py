@@ -1,4 +1,5 @@
-"""Command line: ``bioplastic run CONFIG [key=value ...]`` and ``bioplastic models [NAME]``."""
+"""Command line: ``bioplastic run CONFIG [key=value ...]``, ``bioplastic sweep CONFIG --grid key=v1,v2``
+and ``bioplastic models [NAME]``."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ def _run(args) -> int:
         return 0
     print(f"bioplastic: running {args.config} ({config['study']}) on {config['device']['name']}; "
           f"seeds {config['seeds']}; results -> {out}")
+    args.interrupted_out = out
     with run_directory(out, config, command=sys.argv, overwrite=args.overwrite) as work_dir:
         metrics = study.run(config, work_dir)
     print(f"\nDone. Results and figures are in {out}/")
@@ -33,6 +35,56 @@ def _run(args) -> int:
     summary = getattr(study, "summary_text", None)
     if summary:
         print(summary(metrics))
+    return 0
+
+
+def _sweep(args) -> int:
+    from bioplastic.sweep import clusters, points, runner
+
+    if args.resume:
+        plan = runner.load_plan(Path(args.resume))
+        sweep_dir = Path(args.resume)
+    else:
+        if not args.config:
+            raise BioplasticError("bioplastic sweep needs a CONFIG (an experiment YAML) or --resume DIR.")
+        plan = runner.plan_sweep(args.config, args.overrides, grid=points.parse_assignments(args.grid, "--grid"),
+                                 zipped=points.parse_assignments(args.zip, "--zip"),
+                                 sample=points.parse_ranges(args.sample), samples=args.samples,
+                                 sample_seed=args.sample_seed, quick=args.quick, device=args.device,
+                                 metric=args.metric)
+        sweep_dir = Path(args.out) if args.out else runner.default_sweep_dir(plan)
+    if args.metric:
+        plan.metric = args.metric
+    plan.command = args.command_line
+    cluster_section = dict(plan.config["cluster"], **({"kind": args.cluster} if args.cluster else {}))
+    if args.workers or args.scheduler:
+        cluster_section["kind"] = None                  # --workers / --scheduler choose where it runs
+    cluster_section = clusters.check_cluster(cluster_section)
+    scheduler = args.scheduler or (None if args.workers else plan.config["scheduler"])
+    workers = args.workers or int(plan.config["workers"])
+    n_tasks = len(plan.points) * len(plan.seeds)
+    where = clusters.describe(workers=workers, scheduler=scheduler, cluster=cluster_section)
+    print(f"bioplastic sweep: {len(plan.points)} points x {len(plan.seeds)} seeds = {n_tasks} tasks of "
+          f"{plan.config['study']} {where}; results -> {sweep_dir}")
+    if args.dry_run:
+        for i, point in enumerate(plan.points):
+            print(f"  point {i}: " + ", ".join(f"{k}={v}" for k, v in point.items()))
+        return 0
+    args.interrupted_sweep = sweep_dir
+    outcome = runner.run_sweep(plan, sweep_dir, workers=workers, scheduler=scheduler, cluster=cluster_section,
+                               progress=not args.no_progress)
+    print(f"\n{outcome.done} of {outcome.n_tasks} tasks done ({outcome.executed} run now, "
+          f"{outcome.wall_time_s:.0f} s). Results in {outcome.directory}/")
+    for path in outcome.files:
+        print(f"  {path}")
+    if outcome.summary:
+        print(outcome.summary)
+    if outcome.failed:
+        for task, error in outcome.failed.items():
+            print(f"\nfailed: {task}\n{error}", file=sys.stderr)
+        print(f"\n{len(outcome.failed)} tasks failed (tracebacks above and in {outcome.directory}/index.json); "
+              "rerun the same command to retry them.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -65,23 +117,57 @@ def main(argv=None) -> int:
     run.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     run.set_defaults(func=_run)
+    sweep = sub.add_parser("sweep", help="run a study over a grid of config values (resumable; Dask, SLURM, PBS)",
+                           description="Points come from the config's `sweep:` section and from --grid/--zip/"
+                                       "--sample; every point x seed is one task. Rerunning the same command "
+                                       "resumes: finished tasks are kept.")
+    sweep.add_argument("config", nargs="?", help="experiment file, e.g. experiments/supervised_stdp_alltd.yaml")
+    sweep.add_argument("overrides", nargs="*", help="key=value overrides of the base config")
+    sweep.add_argument("--grid", action="extend", nargs="+", metavar="KEY=V1,V2",
+                       help="every combination, e.g. --grid data.n_train=100,300 protocol.image_duration='200 ms,350 ms'")
+    sweep.add_argument("--zip", action="extend", nargs="+", metavar="KEY=V1,V2",
+                       help="lists varied together (same length), one axis of the grid")
+    sweep.add_argument("--sample", action="extend", nargs="+", metavar="KEY=LOW..HIGH[:log]",
+                       help="random values from a range (with --samples N)")
+    sweep.add_argument("--samples", type=int, help="number of random points of --sample")
+    sweep.add_argument("--sample-seed", type=int, help="seed of the random points (default 0)")
+    sweep.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides")
+    sweep.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
+    sweep.add_argument("--workers", type=int, help="local Dask cluster of N worker processes")
+    sweep.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
+    sweep.add_argument("--cluster", metavar="KIND", help="start workers through dask-jobqueue (slurm, pbs, sge, lsf, "
+                                                         "...), with the config's `cluster:` section")
+    sweep.add_argument("--out", help="sweep directory (default: results/sweeps/<config>-<hash of the sweep>)")
+    sweep.add_argument("--resume", metavar="DIR", help="finish the sweep stored in DIR")
+    sweep.add_argument("--metric", help="metric of the summary and plots (default: accuracy_mean[-1])")
+    sweep.add_argument("--dry-run", action="store_true", help="check every point, list them, run nothing")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_sweep)
     models = sub.add_parser("models", help="list models, or print one model's equations and parameters")
     models.add_argument("name", nargs="?")
     models.set_defaults(func=_models)
     # key=value overrides may come before or after the options.
     args, extra = parser.parse_known_args(argv)
-    stray = [item for item in extra if item.startswith("-") or "=" not in item or args.command != "run"]
+    stray = [item for item in extra if item.startswith("-") or "=" not in item or args.command not in ("run", "sweep")]
     if stray:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    args.command_line = ["bioplastic", *(sys.argv[1:] if argv is None else argv)]
     try:
         return args.func(args)
     except BioplasticError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: no result was written (the partial run directory ends in .partial).", file=sys.stderr)
+        if getattr(args, "interrupted_sweep", None):
+            print(f"\ninterrupted: finished tasks are kept in {args.interrupted_sweep}; rerun the same command "
+                  f"(or bioplastic sweep --resume {args.interrupted_sweep}) to run the rest.", file=sys.stderr)
+        elif getattr(args, "interrupted_out", None):
+            print(f"\ninterrupted: no result was written; finished tasks are kept in {args.interrupted_out}.partial. "
+                  f"Rerun the same command with --out {args.interrupted_out} to resume.", file=sys.stderr)
+        else:
+            print("\ninterrupted.", file=sys.stderr)
         return 130
 
 

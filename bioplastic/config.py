@@ -17,7 +17,7 @@ import yaml
 from bioplastic.errors import ConfigError
 
 FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels",
-             "templates"}
+             "templates", "grid", "zip", "sample"}
 
 NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
                    "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
@@ -53,6 +53,21 @@ COMMON_DEFAULTS = {
     "variants": {},
     "templates": {},                 # YAML anchors that variants share (``<<: *name``); not read otherwise
     "quick": {},
+    # `bioplastic sweep`: the points (dotted config keys -> values) and what to report; see README.
+    "sweep": {"grid": {},            # every combination: {data.n_train: [100, 300], ...}
+              "zip": {},             # varied together (lists of equal length), one axis of the grid
+              "sample": {},          # {key: {low: 1e-4, high: 1e-2, log: true}}: `samples` seeded draws
+              "samples": 0, "sample_seed": 0,
+              "metric": None},       # the metric of the summary and plots (default: accuracy_mean[-1])
+    # Where a sweep runs when neither --workers nor --scheduler is given: a dask-jobqueue cluster.
+    "cluster": {"kind": None,        # slurm | pbs | sge | lsf | oar | htcondor | moab
+                "cores": 1, "processes": None,   # processes: single-threaded workers per job (default: cores)
+                "memory": "2GB", "walltime": "01:00:00", "queue": None, "account": None,
+                "job_extra": [],     # extra scheduler directives, e.g. ["--qos=short"]
+                "job_script_prologue": [],       # shell lines before the worker starts (module load ...)
+                "jobs": 2, "minimum_jobs": 1,    # adapt(): between minimum_jobs and jobs jobs at once
+                "interface": None,   # network interface of scheduler and workers (e.g. ib0; lo: this node only)
+                "log_directory": None, "local_directory": None},
 }
 
 

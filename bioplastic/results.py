@@ -1,6 +1,10 @@
 """Run directories: every run writes its own folder with the resolved config, versions,
 seed, metrics and figures. A run is written to ``<out>.partial`` and renamed to ``<out>``
 only when complete, so an interrupted run never leaves a folder that looks finished.
+
+The tasks a study hands to :func:`bioplastic.sweep.map_tasks` (variants, class sets) keep
+their results in ``<out>.partial/.tasks/`` as they finish: rerunning the same command with the
+same ``--out`` resumes an interrupted run with the unfinished tasks only.
 """
 from __future__ import annotations
 
@@ -65,23 +69,37 @@ def default_out_dir(config_path: str | Path) -> Path:
 
 @contextmanager
 def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False):
-    """Yield a fresh ``<out>.partial`` directory; on success rename it to ``out``."""
+    """Yield ``<out>.partial``; on success rename it to ``out``.
+
+    An existing ``<out>.partial`` of the same config (an interrupted run) is resumed: the tasks
+    it finished are not run again. One of another config is replaced.
+    """
+    from bioplastic.sweep import cached_task_count, task_cache
+
     out = Path(out)
     if out.exists() and not overwrite:
         raise ConfigError(f"output directory {str(out)!r} exists already. Choose another with --out, "
                           "or pass --overwrite to replace it.")
     partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    tasks = partial / ".tasks"
+    same_config = (partial / "config.yaml").exists() and (partial / "config.yaml").read_text() == dump(config)
+    if same_config and cached_task_count(tasks):
+        print(f"resuming {partial}: {cached_task_count(tasks)} finished tasks are kept.")
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True, exist_ok=True)
     (partial / "config.yaml").write_text(dump(config))
     started = time.time()
     provenance = {"started": datetime.now(timezone.utc).isoformat(), "command": command or sys.argv,
-                  "versions": versions(), "seeds": config.get("seeds"), "status": "running"}
+                  "versions": versions(), "seeds": config.get("seeds"), "status": "running",
+                  "resumed_tasks": cached_task_count(tasks)}
     write_json(partial / "provenance.json", provenance)
-    yield partial
+    with task_cache(tasks):
+        yield partial
     provenance.update(status="complete", finished=datetime.now(timezone.utc).isoformat(),
                       wall_time_s=round(time.time() - started, 2))
     write_json(partial / "provenance.json", provenance)
+    shutil.rmtree(tasks, ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
     os.replace(partial, out)
