@@ -33,6 +33,8 @@ def _trace_code(spec: NetworkSpec, layer: str) -> tuple[list[str], list[str], di
 
     One variable per trace name serves every rule (e.g. a hidden neuron's ``stdp_trace`` is the
     postsynaptic trace of its input synapses and the presynaptic trace of its output synapses).
+    The sign of LTP (``ltp_sign``) is a plain variable here, set with the schedule
+    (:func:`_schedule_code`).
     """
     equations, on_spike, decay = [], [], {}
     for side, projections in (("post", spec.incoming(layer)), ("pre", spec.outgoing(layer))):
@@ -41,6 +43,7 @@ def _trace_code(spec: NetworkSpec, layer: str) -> tuple[list[str], list[str], di
                 continue
             rule = p.rule
             for line in (rule.pre_equations if side == "pre" else rule.post_equations).splitlines():
+                line = "ltp_sign : 1" if line.startswith("ltp_sign =") else line
                 if line.strip() and line not in equations:
                     equations.append(line)
             for line in (rule.pre_reset if side == "pre" else rule.post_reset).splitlines():
@@ -49,6 +52,22 @@ def _trace_code(spec: NetworkSpec, layer: str) -> tuple[list[str], list[str], di
             for trace, tau in rule_traces(rule, side).items():
                 decay.setdefault(trace, (rule, side))
     return equations, on_spike, decay
+
+
+def _schedule_code(spec: NetworkSpec, layer: Layer, repeat: bool) -> str:
+    """What a layer reads from the schedules, set once per slot (the schedules change only between
+    slots): plasticity on/off, the label being learned, the sign of LTP. Variables rather than
+    subexpressions, because GeNN's synapse code (brian2genn) cannot read subexpressions."""
+    code = []
+    incoming = [p for p in spec.incoming(layer.name) if p.plastic]
+    if incoming:
+        code.append("learning = learning_schedule(t)")
+    if layer.has_segments:
+        code.append("label_now = label_table(pointer*ms, copy)*int(label_schedule(t, copy) >= 0)"
+                    " - int(label_schedule(t, copy) < 0)" if repeat else "label_now = label_schedule(t, copy)")
+    signs = {p.rule.ltp_sign for p in incoming if p.rule.ltp_sign}
+    code += [f"ltp_sign = {sign}" for sign in signs]
+    return "\n".join(code)
 
 
 def _attach_trace_decay(group, decay: dict, dt) -> None:
@@ -63,7 +82,7 @@ def _learning_equations(spec: NetworkSpec, layer: str) -> list[str]:
     lines = []
     incoming = [p for p in spec.incoming(layer) if p.plastic]
     if incoming:
-        lines.append("learning = learning_schedule(t) : 1 (shared)")
+        lines.append("learning : 1")       # per neuron: brian2genn passes no shared variable to synapses
     for p in incoming:
         if p.weight_normalization:
             lines.append(f"{_total(p)} : 1")
@@ -129,7 +148,7 @@ def _presenter(spec: NetworkSpec, protocol: Protocol, n_copies: int, name: str) 
     presenter.run_regularly("advance = started * int(count >= min_spikes or boost >= max_repeats)"
                             " * int(pointer < n_order)\n"
                             "pointer += advance\nboost = (boost + 1) * (1 - advance) * started\n"
-                            "count = 0\nstarted = 1", dt=protocol.period, when="start", order=-2,
+                            "count = 0\nstarted = 1", dt=protocol.period, when="start", order=-3,
                             name=f"{name}_presenter_step")
     return presenter
 
@@ -141,23 +160,21 @@ def _presenter_counter(presenter, readout, size: int, n_copies: int, name: str, 
 
 
 def _layer_groups(spec: NetworkSpec, layer: Layer, n_copies: int, name: str, *, training: bool,
-                  functions: dict | None = None, extra_equations: str = "") -> list:
+                  functions: dict | None = None, extra_equations: str = "", slot=None) -> list:
     """A layer's excitatory group, its inhibitory partners and their synapses (None where absent)."""
     lines = ["copy : integer (constant)"]
     reset = []
     namespace = dict(functions or {})
     if training:
-        if layer.has_segments and "label_table" in namespace:     # repeat mode: the pointer's label
-            lines += ["segment : integer (constant)", "pointer : 1 (linked)",
-                      "label_now = label_table(pointer*ms, copy)*int(label_schedule(t, copy) >= 0)"
-                      " - int(label_schedule(t, copy) < 0) : 1"]
-        elif layer.has_segments:
-            lines += ["segment : integer (constant)", "label_now = label_schedule(t, copy) : 1"]
+        if layer.has_segments:
+            lines += ["segment : integer (constant)", "label_now : 1"]
+            if "label_table" in namespace:                        # repeat mode: the pointer's label
+                lines.append("pointer : 1 (linked)")
         lines += _learning_equations(spec, layer.name)
         equations, on_spike, decay = _trace_code(spec, layer.name)
         lines += equations
         reset += on_spike
-    if "learning = " not in "\n".join(lines):
+    if "learning : 1" not in lines:
         namespace["learning"] = 0.0
     if extra_equations:
         lines.append(extra_equations)
@@ -168,6 +185,9 @@ def _layer_groups(spec: NetworkSpec, layer: Layer, n_copies: int, name: str, *, 
         _attach_trace_decay(exc, decay, spec.dt)
         if layer.has_segments:
             exc.segment = np.tile(layer.segments(), n_copies)
+        schedule = _schedule_code(spec, layer, "label_table" in namespace)
+        if schedule and slot is not None:
+            exc.run_regularly(schedule, dt=slot, when="start", order=-2, name=f"{exc.name}_schedule")
     if layer.inhibition is None:
         return [exc, None, None, None]
     inhibition = layer.inhibition
@@ -414,7 +434,8 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, weights: dict,
     groups = {INPUT: _input_group(spec, protocol, n_copies, functions, name, presenter)}
     inhibitory, objects = {}, [groups[INPUT], presenter]
     for layer in spec.layers.values():
-        exc, inh, s_ei, s_ie = _layer_groups(spec, layer, n_copies, name, training=True, functions=functions)
+        exc, inh, s_ei, s_ie = _layer_groups(spec, layer, n_copies, name, training=True, functions=functions,
+                                             slot=protocol.slot)
         groups[layer.name] = exc
         if presenter is not None and "pointer" in exc.variables:
             exc.pointer = brian2.linked_var(presenter, "pointer", index=np.repeat(np.arange(n_copies), layer.size))

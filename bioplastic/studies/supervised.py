@@ -133,3 +133,9 @@ def summary_text(metrics: dict) -> str:
                      f"after {n[-1]:>5}: {mean[-1]:5.1f} ± {std[-1]:4.1f}   over the curve: "
                      f"{overall[0]:5.1f} ± {overall[1]:4.1f}")
     return "\n".join(lines)
+
+
+def check(config: dict) -> None:
+    """Everything a sweep point can get wrong, before anything is submitted (network, data, classes)."""
+    for name in list(config["variants"]) or [None]:
+        prepare(variant_config(config, name) if name else config, list(config["data"]["classes"]))

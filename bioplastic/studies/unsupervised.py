@@ -152,3 +152,8 @@ def summary_text(metrics: dict) -> str:
                      f"{v['train_run_s']:.0f} s, {1000 * v['train_s_per_presentation']:.1f} ms/presentation; "
                      f"evaluation {v['eval_wall_time_s']:.0f} s)")
     return "\n".join(lines)
+
+
+def check(config: dict) -> None:
+    """Everything a sweep point can get wrong, before anything is submitted (network, readout, data)."""
+    prepare(config)
