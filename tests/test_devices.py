@@ -17,11 +17,12 @@ def test_unknown_device_is_named():
         DeviceConfig("gpu").validate()
 
 
-@pytest.mark.parametrize("name, package", [("genn", "brian2genn"), ("cuda_standalone", "brian2cuda")])
-def test_gpu_device_without_its_package_says_what_to_install(name, package):
+@pytest.mark.parametrize("name, package, how", [("genn", "brian2genn", "make genn"),
+                                                 ("cuda_standalone", "brian2cuda", "pip install")])
+def test_gpu_device_without_its_package_says_what_to_install(name, package, how):
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed here")
-    with pytest.raises(ConfigError, match=rf"needs the package '{package}'.*pip install"):
+    with pytest.raises(ConfigError, match=rf"needs the package '{package}'.*{how}"):
         DeviceConfig(name).validate()
 
 

@@ -68,6 +68,17 @@ class PlasticityRule:
         return trace + f"ltp_sign = {self.ltp_sign} : 1"
 
     @property
+    def slot_post_equations(self) -> str:
+        """``post_equations`` with ``ltp_sign`` a variable, set by ``ltp_sign_code`` whenever the
+        schedule changes (it depends only on the label and the segment). GeNN's synapse code
+        (brian2genn) cannot read subexpressions."""
+        return self.post_equations.replace(f"ltp_sign = {self.ltp_sign} : 1", "ltp_sign : 1")
+
+    @property
+    def ltp_sign_code(self) -> str:
+        return f"ltp_sign = {self.ltp_sign}"
+
+    @property
     def post_reset(self) -> str:
         return "stdp_trace += 1" if self.trace_location == "neuron" else ""
 

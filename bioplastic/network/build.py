@@ -197,7 +197,20 @@ def _learning_equations(rule: PlasticityRule, normalizing: bool) -> str:
     """Variables a postsynaptic group of a plastic projection needs."""
     return "\n".join(["w_total : 1" if normalizing else "",
                       "w_free : 1" if normalizing and rule.per_synapse_bounds else "",
-                      "learning = learning_schedule(t) : 1 (shared)", rule.post_equations])
+                      "learning : 1", rule.slot_post_equations])   # per neuron: brian2genn cannot pass shared ones to synapses
+
+
+def _follow_schedule(group, protocol: Protocol, rule: PlasticityRule) -> None:
+    """Plasticity on/off, the current label and the sign of LTP, set once per schedule slot.
+
+    Variables rather than subexpressions of the schedules (same values: the schedules change
+    only between slots), because GeNN's synapse code (brian2genn) cannot read subexpressions.
+    """
+    code = ["learning = learning_schedule(t)"]
+    if "label_now" in group.variables:
+        code.append("label_now = label_schedule(t, copy)")
+    code.append(rule.ltp_sign_code)
+    group.run_regularly("\n".join(code), dt=protocol.slot, when="start", order=-2, name=f"{group.name}_schedule")
 
 
 def _plastic_projection(pre, post, n_pre: int, n_post: int, n_copies: int, rule: PlasticityRule, target: str,
@@ -362,6 +375,7 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
             spec, n_copies, "copy : integer (constant)\n" + _learning_equations(hidden.rule, bool(hidden.weight_normalization)),
             hidden.rule.post_reset, dict(functions), name)
         hidden.rule.attach_traces(h_exc, "post", spec.dt)
+        _follow_schedule(h_exc, protocol, hidden.rule)
         h_exc.copy = np.repeat(np.arange(n_copies), hidden.n)
         s_hidden = _plastic_projection(inp, h_exc, spec.n_inputs, hidden.n, rule=hidden.rule,
                                        target=hidden.excitatory.excitatory_input, weights=hidden_weights, gain=1.0,
@@ -373,9 +387,10 @@ def build_training_network(spec: NetworkSpec, protocol: Protocol, initial_weight
 
     normalizing = bool(spec.weight_normalization)
     exc_equations = "\n".join(["segment : integer (constant)", "copy : integer (constant)",
-                               "label_now = label_schedule(t, copy) : 1", _learning_equations(rule, normalizing)])
+                               "label_now : 1", _learning_equations(rule, normalizing)])
     exc, inh, s_ei, s_ie = _segment_layer(spec, n_copies, exc_equations, rule.post_reset, dict(functions), name)
     rule.attach_traces(exc, "post", spec.dt)
+    _follow_schedule(exc, protocol, rule)
     if float(spec.teacher_rate) > 0 and spec.teacher_weight > 0:
         exc.run_regularly(f"{spec.excitatory.excitatory_input} += teacher_weight * learning * "
                           "int(label_now == segment) * int(rand() < teacher_p)", when="start", name=f"{name}_teacher")

@@ -1,0 +1,238 @@
+"""GeNN through brian2genn: what must differ from Brian2's own standalone devices, in one place.
+
+brian2genn 1.7 (the latest) runs on Brian2 2.5 in its own environment (``make genn``); the
+rest of bioplastic is written for Brian2 2.10 and runs unchanged there, because the three
+things brian2genn does differently are absorbed here:
+
+* one clock: GeNN has a single time step, and brian2genn refuses groups that carry their own
+  ``Clock`` even when its ``dt`` is the default's. Groups built with ``dt=spec.dt`` are moved
+  onto ``defaultclock`` (set to that ``dt``) before code generation.
+* seeding: brian2genn refuses ``brian2.seed()``. The seed is instead written into the
+  generated ``main()``: it seeds the host's generator (run_regularly code) and the C library
+  generator from which brian2genn draws GeNN's per-neuron random streams. Same seed, same run.
+* TimedArray: brian2genn has no GeNN implementation of it (code run by the host, e.g.
+  run_regularly operations, uses Brian's own). For schedules read inside GeNN's neuron or
+  synapse code (the learning switch in the STDP rule), the values are written into that code.
+* synaptic code that reads its own side's neuron (``ltp_sign_post``, ``learning_post`` at a
+  postsynaptic spike) or a subexpression: brian2genn refuses both, because its schedule runs
+  synaptic code after the neurons' resets, where a variable the reset changes would read
+  differently. Variables no reset writes read the same; they are let through, the others
+  are still refused. Subexpressions are computed inline in the generated code already.
+* GeNN's ``clip`` takes ``float`` arguments: its implementation is replaced by one that
+  takes any arithmetic type (``clip(w, 0, w_max)`` otherwise fails to compile).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import brian2
+from brian2 import defaultclock, device, prefs
+
+from bioplastic.errors import ConfigError
+
+
+def genn_path() -> str:
+    """GeNN's folder: $GENN_PATH, Brian's preference, or the one ``make genn`` recorded in the venv."""
+    candidates = [os.environ.get("GENN_PATH"), prefs.get("devices.genn.path", None)]
+    recorded = Path(sys.prefix, "genn-path")
+    if recorded.exists():
+        candidates.append(recorded.read_text().strip())
+    for path in candidates:
+        if path and Path(path, "version.txt").exists():
+            return path
+    raise ConfigError("device 'genn' needs GeNN 4.x: run `make genn` (builds .venv-genn and GeNN's CPU backend) "
+                      "and use .venv-genn/bin/bioplastic, or set GENN_PATH to a built GeNN 4.9.")
+
+
+# Preferences brian2genn changes when its device is selected (and never restores).
+_GENN_PREFS = ("codegen.generators.cpp.restrict_keyword", "codegen.loop_invariant_optimisations",
+               "core.network.default_schedule")
+
+
+def activate() -> dict:
+    """Register brian2genn's device and point it at GeNN; returns the preferences to restore."""
+    import brian2genn  # noqa: F401  (registers the 'genn' device)
+    saved = {name: prefs[name] for name in _GENN_PREFS}
+    saved["defaultclock.dt"] = defaultclock.dt       # set to the network's dt in prepare()
+    prefs.devices.genn.path = genn_path()
+    _clip_for_any_arithmetic_type()
+    _let_synapses_read_unreset_variables()
+    return saved
+
+
+def restore(saved: dict) -> None:
+    defaultclock.dt = saved.pop("defaultclock.dt")
+    for name, value in saved.items():
+        prefs[name] = value
+
+
+def prepare(network: brian2.Network) -> None:
+    """Before code generation: one GeNN clock; run_regularly operations brian2genn sees;
+    TimedArrays that GeNN code can read."""
+    _share_default_clock(network)
+    from bioplastic.devices.support import _all_objects, is_run_regularly
+    for obj in _all_objects(network):
+        # brian2genn recognises run_regularly operations by their name only (a named one is
+        # silently dropped).
+        if is_run_regularly(obj) and "_run_regularly" not in obj.name:
+            obj._name = f"{obj.name}_run_regularly"
+        for value in (getattr(obj, "namespace", None) or {}).values():
+            if isinstance(value, brian2.TimedArray):
+                _timed_array_in_genn_code(value)
+
+
+def _timed_array_in_genn_code(timed_array):
+    """A GeNN implementation of a TimedArray, values inlined (same indexing as Brian's C++ one)."""
+    from brian2.input.timedarray import _find_K
+    from brian2genn.genn_generator import GeNNCodeGenerator
+    implementations = timed_array.implementations
+    if GeNNCodeGenerator in implementations._implementations:
+        return
+    values, dt, name = timed_array.values, timed_array.dt, timed_array.name
+
+    def code(owner):
+        K = _find_K(owner.clock.dt_, dt)
+        flat = ", ".join(repr(float(v)) for v in values.ravel())
+        head = (f"static const double _{name}_values[{values.size}] = {{{flat}}};\n"
+                f"SUPPORT_CODE_FUNC double {name}(const double t{', const int i' if values.ndim == 2 else ''})\n{{\n"
+                f"    const double epsilon = {dt:.18f} / {K};\n"
+                f"    int step = (int)((t/epsilon + 0.5)/{K});\n"
+                f"    if (step < 0) step = 0;\n    if (step >= {values.shape[0]}) step = {values.shape[0] - 1};\n")
+        if values.ndim == 1:
+            return head + f"    return _{name}_values[step];\n}}\n"
+        cols = values.shape[1]
+        return head + (f"    if (i < 0 || i >= {cols}) return NAN;\n"
+                       f"    return _{name}_values[step*{cols} + i];\n}}\n")
+
+    implementations.add_dynamic_implementation(GeNNCodeGenerator, code=code, namespace=lambda owner: {}, name=name)
+
+
+def gpu_available() -> bool:
+    """GeNN was built with its CUDA backend (CUDA_PATH set at build time) and a GPU is here."""
+    import shutil
+    return bool(list(Path(genn_path(), "lib").glob("libgenn_cuda_backend*"))) and shutil.which("nvidia-smi") is not None
+
+
+def build(build_dir: str, *, use_gpu: bool | None, with_output: bool, run: bool = True) -> None:
+    if use_gpu is None:
+        use_gpu = gpu_available()
+    _seed_in_main()
+    # brian2genn expects build_on_run=True: its "no code after run()" check is armed by
+    # run() and would refuse the initialisation code queued before it. One run() per build
+    # is enforced by the support check instead.
+    brian2.get_device().run_statement_used = False
+    device.build(directory=build_dir, compile=True, run=run, use_GPU=use_gpu, with_output=with_output)
+
+
+def _share_default_clock(network):
+    from bioplastic.devices.support import _all_objects
+    objects = _all_objects(network)
+    dts = {float(obj.clock.dt) for obj in objects
+           if isinstance(obj, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup))}
+    if len(dts) > 1:
+        raise ConfigError(f"device 'genn' runs every group with one time step; this network uses {sorted(dts)} s.")
+    if not dts:
+        return
+    dt = dts.pop() * brian2.second
+    old = {}
+    for obj in objects:
+        clock = obj.clock
+        if clock is defaultclock or abs(float(clock.dt - dt)) > 1e-12 * float(dt):
+            continue           # e.g. a run_regularly or monitor on a slower clock: allowed
+        old[clock.name] = clock
+        obj._clock = defaultclock
+        variables = getattr(obj, "variables", None)
+        if variables is not None:
+            for name, clock_var in (("t", "t"), ("dt", "dt"), ("t_in_timesteps", "timestep")):
+                if name in variables and variables[name] is clock.variables[clock_var]:
+                    variables._variables[name] = defaultclock.variables[clock_var]
+    if old:
+        defaultclock.dt = dt
+
+
+def _seed_in_main():
+    """Turn brian2.seed() calls (refused by brian2genn) into seeding code in main()."""
+    seeds = [args for func, args in device.main_queue if func == "seed"]
+    brian2.get_device().main_queue[:] = [(func, args) for func, args in device.main_queue if func != "seed"]
+    if seeds and seeds[-1] is not None:
+        seed = int(seeds[-1])
+        device.insert_code("after_start", f"srand({seed}u); rk_seed({seed}UL, brian::_mersenne_twister_states[0]);")
+
+
+def _clip_for_any_arithmetic_type():
+    from brian2.core.functions import DEFAULT_FUNCTIONS
+    from brian2genn.genn_generator import GeNNCodeGenerator
+    code = """
+template <typename T, typename A, typename B>
+SUPPORT_CODE_FUNC double _clip(const T value, const A a_min, const B a_max)
+{
+    if (value < a_min) return a_min;
+    if (value > a_max) return a_max;
+    return value;
+}
+"""
+    implementations = DEFAULT_FUNCTIONS["clip"].implementations
+    implementations._implementations[GeNNCodeGenerator] = None   # replaced below
+    del implementations._implementations[GeNNCodeGenerator]
+    implementations.add_implementation(GeNNCodeGenerator, code=code, name="_clip")
+
+
+def _let_synapses_read_unreset_variables():
+    from types import SimpleNamespace
+    from brian2.core.variables import Subexpression
+    from brian2genn.device import GeNNDevice
+    original = getattr(GeNNDevice.collect_synapses_variables, "_bioplastic_original", None) \
+        or GeNNDevice.collect_synapses_variables
+
+    def collect(self, synapse_model, pathway, codeobj):
+        if pathway not in ("pre", "post"):
+            return original(self, synapse_model, pathway, codeobj)
+        own_side = f"_{pathway}synaptic_idx"
+        group = codeobj.owner.source if pathway == "pre" else codeobj.owner.target
+        reset_writes = _reset_writes(group)
+        variables, indices = {}, dict(codeobj.variable_indices)
+        for name, var in codeobj.variables.items():
+            if isinstance(var, Subexpression):
+                continue                   # inlined: its ingredients are among the variables
+            if indices.get(name) == own_side and name.rsplit("_", 1)[0] not in reset_writes:
+                indices[name] = own_side + "_unreset"     # anything but own_side: accepted
+            variables[name] = var
+        proxy = SimpleNamespace(code=codeobj.code, variables=variables, variable_indices=indices,
+                                owner=codeobj.owner, name=codeobj.name)
+        result = original(self, synapse_model, pathway, proxy)
+        # A neuron variable named without its suffix (``learning`` for ``learning_post``) must
+        # carry it in GeNN's synapse code.
+        renames = synapse_model.__dict__.setdefault("_bioplastic_renames", {})
+        external = []
+        for name in synapse_model.external_variables:
+            suffix = {"_presynaptic_idx": "_pre", "_postsynaptic_idx": "_post"}.get(codeobj.variable_indices.get(name))
+            if suffix and not name.endswith(suffix):
+                renames[name] = name = name + suffix
+            if name not in external:
+                external.append(name)
+        synapse_model.external_variables[:] = external
+        return result
+
+    def fix_code(self, synapse_model, pathway, codeobj, code):
+        for name, suffixed in getattr(synapse_model, "_bioplastic_renames", {}).items():
+            code = re.sub(rf"\b{name}\b", suffixed, code)
+        return original_fix(self, synapse_model, pathway, codeobj, code)
+
+    original_fix = getattr(GeNNDevice.fix_synapses_code, "_bioplastic_original", None) or GeNNDevice.fix_synapses_code
+    collect._bioplastic_original, fix_code._bioplastic_original = original, original_fix
+    GeNNDevice.collect_synapses_variables, GeNNDevice.fix_synapses_code = collect, fix_code
+
+
+def _reset_writes(group) -> set[str]:
+    """Variables the group's reset code assigns."""
+    from brian2.parsing.statements import parse_statement
+    code = getattr(group, "event_codes", {}).get("spike", "") or ""
+    written = set()
+    for line in code.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            written.add(parse_statement(line)[0])
+    return written
