@@ -82,8 +82,9 @@ test-genn: genn
 	GENN_PATH="$$(cat $(GENN_VENV)/genn-path)" $(GENN_PY) -m pytest -m genn tests/test_devices.py $(TEST_ARGS)
 
 # --- CUDA (brian2cuda): generate and compile only; running needs a GPU ---------------------
+# nvidia-curand: curand for a CUDA toolkit that lacks it (bioplastic/devices/cuda.py finds it).
 test-cuda: venv
-	@$(PY) -c 'import brian2cuda' 2>/dev/null || $(PY) -m pip install --quiet -e '.[cuda]'
+	@$(PY) -c 'import brian2cuda' 2>/dev/null || $(PY) -m pip install --quiet -e '.[cuda]' nvidia-curand
 	$(PY) -m pytest -m cuda tests/test_devices.py $(TEST_ARGS)
 
 clean:

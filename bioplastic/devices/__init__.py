@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import brian2
 from brian2 import device, prefs, set_device
 
 from bioplastic.devices import support
+from bioplastic.devices.objects import share_default_clock
 from bioplastic.errors import ConfigError
 
 DEVICES = ("runtime", "cpp_standalone", "genn", "cuda_standalone")
@@ -36,11 +38,10 @@ class DeviceConfig:
     use_gpu: bool | None = None     # genn: None = the GPU if GeNN has a CUDA backend and a GPU is here, else the CPU
     compile_only: bool = False      # standalone: generate and compile, do not run (CUDA without a GPU)
 
-    def validate(self) -> "DeviceConfig":
+    def validate(self) -> DeviceConfig:
         if self.name not in DEVICES:
             raise ConfigError(f"unknown device {self.name!r}; choose one of {', '.join(DEVICES)}.")
         if self.name in _PLUGINS and importlib.util.find_spec(_PLUGINS[self.name]) is None:
-            extra = "genn" if self.name == "genn" else "cuda"
             how = ("`make genn` builds an environment for it (.venv-genn: Python 3.11, Brian2 2.5, GeNN 4.9), "
                    "then use .venv-genn/bin/bioplastic" if self.name == "genn" else "`pip install -e '.[cuda]'`")
             raise ConfigError(f"device {self.name!r} needs the package {_PLUGINS[self.name]!r}, which is not "
@@ -76,7 +77,8 @@ def activated(config: DeviceConfig, label: str = "run"):
         saved_prefs = genn.activate()
     elif config.name == "cuda_standalone":
         import brian2cuda  # noqa: F401
-    build_dir = config.build_dir or tempfile.mkdtemp(prefix=f"bioplastic_{label}_")
+    # Plain characters only: GeNN's build script splits paths at spaces and colons.
+    build_dir = config.build_dir or tempfile.mkdtemp(prefix=f"bioplastic_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_")
     if config.name == "cpp_standalone":
         prefs.devices.cpp_standalone.openmp_threads = config.threads
     if config.name == "cuda_standalone":
@@ -87,12 +89,14 @@ def activated(config: DeviceConfig, label: str = "run"):
         cuda.configure(build_dir)
     set_device(config.name, directory=build_dir, build_on_run=False)
     _runs[build_dir] = 0
+    default_dt = brian2.defaultclock.dt       # GeNN and CUDA set it to the network's dt
     try:
         yield build_dir
     finally:
         _runs.pop(build_dir, None)
         device.reinit()
         set_device("runtime")
+        brian2.defaultclock.dt = default_dt
         if saved_prefs:
             from bioplastic.devices import genn
             genn.restore(saved_prefs)
@@ -109,6 +113,8 @@ def run_network(network: brian2.Network, duration, config: DeviceConfig, *, repo
     support.check_supported(config.name, support.features_used(network, run_args=run_args,
                                                                runs_before=_runs.get(build_dir, 0)))
     _runs[build_dir] = _runs.get(build_dir, 0) + 1
+    if config.name in ("genn", "cuda_standalone"):
+        share_default_clock(network, config.name)
     if config.name == "genn":
         from bioplastic.devices import genn
         genn.prepare(network)

@@ -5,8 +5,7 @@ rest of bioplastic is written for Brian2 2.10 and runs unchanged there, because 
 things brian2genn does differently are absorbed here:
 
 * one clock: GeNN has a single time step, and brian2genn refuses groups that carry their own
-  ``Clock`` even when its ``dt`` is the default's. Groups built with ``dt=spec.dt`` are moved
-  onto ``defaultclock`` (set to that ``dt``) before code generation.
+  ``Clock`` (see :func:`bioplastic.devices.objects.share_default_clock`).
 * seeding: brian2genn refuses ``brian2.seed()``. The seed is instead written into the
   generated ``main()``: it seeds the host's generator (run_regularly code) and the C library
   generator from which brian2genn draws GeNN's per-neuron random streams. Same seed, same run.
@@ -18,6 +17,10 @@ things brian2genn does differently are absorbed here:
   synaptic code after the neurons' resets, where a variable the reset changes would read
   differently. Variables no reset writes read the same; they are let through, the others
   are still refused. Subexpressions are computed inline in the generated code already.
+* summed variables (weight normalisation): brian2genn computes a sum in GeNN's synaptic input
+  slot, which the input current already occupies, so it refuses both in one Synapses object.
+  Here a sum whose updater runs on its own clock (normalisation: once per period) is computed
+  by the host instead, with Brian's own C++ template, just before the normalisation reads it.
 * GeNN's ``clip`` takes ``float`` arguments: its implementation is replaced by one that
   takes any arithmetic type (``clip(w, 0, w_max)`` otherwise fails to compile).
 """
@@ -29,7 +32,7 @@ import sys
 from pathlib import Path
 
 import brian2
-from brian2 import defaultclock, device, prefs
+from brian2 import device, prefs
 
 from bioplastic.errors import ConfigError
 
@@ -56,25 +59,29 @@ def activate() -> dict:
     """Register brian2genn's device and point it at GeNN; returns the preferences to restore."""
     import brian2genn  # noqa: F401  (registers the 'genn' device)
     saved = {name: prefs[name] for name in _GENN_PREFS}
-    saved["defaultclock.dt"] = defaultclock.dt       # set to the network's dt in prepare()
     prefs.devices.genn.path = genn_path()
     _clip_for_any_arithmetic_type()
     _let_synapses_read_unreset_variables()
+    _sums_on_the_host()
     return saved
 
 
 def restore(saved: dict) -> None:
-    defaultclock.dt = saved.pop("defaultclock.dt")
     for name, value in saved.items():
         prefs[name] = value
 
 
 def prepare(network: brian2.Network) -> None:
-    """Before code generation: one GeNN clock; run_regularly operations brian2genn sees;
-    TimedArrays that GeNN code can read."""
-    _share_default_clock(network)
-    from bioplastic.devices.support import _all_objects, is_run_regularly
-    for obj in _all_objects(network):
+    """Before code generation: run_regularly operations brian2genn sees; TimedArrays that GeNN
+    code can read."""
+    from bioplastic.devices.objects import all_objects, is_run_regularly
+    for obj in all_objects(network):
+        for varname, updater in (getattr(obj, "summed_updaters", None) or {}).items():
+            if updater.when == "start" and updater.clock is not obj.clock:
+                # A host operation, for brian2genn a run_regularly (by class and by name).
+                updater.__class__ = brian2.CodeRunner
+                updater._name = f"{obj.name}_sum_{varname}_run_regularly"
+                obj.__dict__.setdefault("_bioplastic_host_sums", set()).add(varname)
         # brian2genn recognises run_regularly operations by their name only (a named one is
         # silently dropped).
         if is_run_regularly(obj) and "_run_regularly" not in obj.name:
@@ -127,32 +134,6 @@ def build(build_dir: str, *, use_gpu: bool | None, with_output: bool, run: bool 
     device.build(directory=build_dir, compile=True, run=run, use_GPU=use_gpu, with_output=with_output)
 
 
-def _share_default_clock(network):
-    from bioplastic.devices.support import _all_objects
-    objects = _all_objects(network)
-    dts = {float(obj.clock.dt) for obj in objects
-           if isinstance(obj, (brian2.NeuronGroup, brian2.Synapses, brian2.SpikeGeneratorGroup))}
-    if len(dts) > 1:
-        raise ConfigError(f"device 'genn' runs every group with one time step; this network uses {sorted(dts)} s.")
-    if not dts:
-        return
-    dt = dts.pop() * brian2.second
-    old = {}
-    for obj in objects:
-        clock = obj.clock
-        if clock is defaultclock or abs(float(clock.dt - dt)) > 1e-12 * float(dt):
-            continue           # e.g. a run_regularly or monitor on a slower clock: allowed
-        old[clock.name] = clock
-        obj._clock = defaultclock
-        variables = getattr(obj, "variables", None)
-        if variables is not None:
-            for name, clock_var in (("t", "t"), ("dt", "dt"), ("t_in_timesteps", "timestep")):
-                if name in variables and variables[name] is clock.variables[clock_var]:
-                    variables._variables[name] = defaultclock.variables[clock_var]
-    if old:
-        defaultclock.dt = dt
-
-
 def _seed_in_main():
     """Turn brian2.seed() calls (refused by brian2genn) into seeding code in main()."""
     seeds = [args for func, args in device.main_queue if func == "seed"]
@@ -182,6 +163,7 @@ SUPPORT_CODE_FUNC double _clip(const T value, const A a_min, const B a_max)
 
 def _let_synapses_read_unreset_variables():
     from types import SimpleNamespace
+
     from brian2.core.variables import Subexpression
     from brian2genn.device import GeNNDevice
     original = getattr(GeNNDevice.collect_synapses_variables, "_bioplastic_original", None) \
@@ -236,3 +218,34 @@ def _reset_writes(group) -> set[str]:
         if line and not line.startswith("#"):
             written.add(parse_statement(line)[0])
     return written
+
+
+def _sums_on_the_host():
+    from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
+    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
+    from brian2.utils.stringtools import get_identifiers
+    from brian2genn.device import GeNNDevice
+    original = getattr(GeNNDevice.code_object, "_bioplastic_original", None) or GeNNDevice.code_object
+
+    def code_object(self, owner, name, abstract_code, variables, template_name, variable_indices,
+                    codeobj_class=None, template_kwds=None, override_conditional_write=None, **kwds):
+        host_sums = owner.__dict__.get("_bioplastic_host_sums", set())
+        if template_name == "summed_variable" and "_run_regularly" in name:
+            codeobj = CPPStandaloneDevice.code_object(self, owner, name, abstract_code, variables, template_name,
+                                                      variable_indices, codeobj_class=CPPStandaloneCodeObject,
+                                                      template_kwds=template_kwds,
+                                                      override_conditional_write=override_conditional_write)
+            read = {n for n in get_identifiers(abstract_code[None])
+                    if n in variables and getattr(variables[n], "owner", None) is owner and not variables[n].constant}
+            self.run_regularly_read_write[codeobj.name] = {"read": read, "write": set()}
+            return codeobj
+        codeobj = original(self, owner, name, abstract_code, variables, template_name, variable_indices,
+                           codeobj_class=codeobj_class, template_kwds=template_kwds,
+                           override_conditional_write=override_conditional_write, **kwds)
+        if host_sums and codeobj.name in self.run_regularly_read_write:
+            for access in self.run_regularly_read_write[codeobj.name].values():
+                access -= host_sums              # host-only values: nothing to copy from or to GeNN
+        return codeobj
+
+    code_object._bioplastic_original = original
+    GeNNDevice.code_object = code_object

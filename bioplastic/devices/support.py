@@ -8,6 +8,7 @@ from __future__ import annotations
 import brian2
 from brian2 import TimedArray
 
+from bioplastic.devices.objects import all_objects, is_run_regularly
 from bioplastic.errors import ConfigError
 
 FEATURES = {
@@ -25,9 +26,6 @@ FEATURES = {
 # "cuda_standalone" entries come from compiling (no GPU has run them yet, see README).
 UNSUPPORTED = {
     "genn": {
-        "summed_normalization": "brian2genn lets a Synapses object have either a postsynaptic write "
-                                "(the input current) or one summed variable, not both; "
-                                "set network.weight_normalization: null to train without it",
         "run_regularly_slot": "brian2genn runs run_regularly operations only in the 'start' slot",
         "linked_variables": "brian2genn does not support linked variables",
         "multiple_runs": "brian2genn supports a single run() per build",
@@ -39,7 +37,7 @@ UNSUPPORTED = {
 def features_used(network: brian2.Network, *, run_args=None, runs_before: int = 0) -> set[str]:
     """The FEATURES a built (not yet run) network uses."""
     used = set()
-    objects = _all_objects(network)
+    objects = all_objects(network)
     for obj in objects:
         namespace = getattr(obj, "namespace", None) or {}
         if any(isinstance(value, TimedArray) for value in namespace.values()):
@@ -66,19 +64,3 @@ def check_supported(device_name: str, used: set[str]) -> None:
         if feature in refused:
             raise ConfigError(f"device {device_name!r} does not support {FEATURES[feature]}: {refused[feature]}. "
                               "See README, 'Devices', for what each device supports.")
-
-
-def is_run_regularly(obj) -> bool:
-    """A ``group.run_regularly(...)`` operation (whatever its name)."""
-    return type(obj) is brian2.CodeRunner and obj.template == "stateupdate"
-
-
-def _all_objects(network):
-    seen, stack = [], list(network.objects)
-    while stack:
-        obj = stack.pop()
-        if any(obj is s for s in seen):
-            continue
-        seen.append(obj)
-        stack.extend(getattr(obj, "contained_objects", []))
-    return seen
