@@ -12,7 +12,7 @@ import brian2
 import numpy as np
 import pytest
 from brian2 import Hz, ms
-from test_network import N_CLASSES, SIDE, class_band_weight, make_spec, train
+from test_network import N_CLASSES, SIDE, assert_devices_learn_alike, make_spec, train
 
 from bioplastic.devices import DeviceConfig, activated, run_network
 from bioplastic.devices.support import check_supported, features_used
@@ -117,14 +117,7 @@ def test_genn_cpu_backend_spikes_exactly_as_cpp_standalone_on_deterministic_inpu
 @pytest.mark.genn
 @needs_genn
 def test_genn_cpu_backend_learns_like_cpp_standalone_with_poisson_input(tmp_path):
-    spec = make_spec()
-    scores = {}
-    for name in ("cpp_standalone", "genn"):
-        brian2.seed(11)
-        result = train(spec, DeviceConfig(name, build_dir=str(tmp_path / name)), n_images=18, n_copies=4)
-        scores[name] = np.array([class_band_weight(w) for w in result.snapshots_w[-1]])
-    assert scores["genn"].min() > 0.2 and scores["cpp_standalone"].min() > 0.2
-    assert abs(scores["genn"].mean() - scores["cpp_standalone"].mean()) < 0.1
+    assert_devices_learn_alike(("cpp_standalone", "genn"), tmp_path)
 
 
 @pytest.mark.genn
@@ -156,12 +149,4 @@ def test_cuda_standalone_compiles_the_supervised_network(tmp_path):
 @pytest.mark.gpu
 @needs_gpu
 def test_cuda_standalone_learns_like_the_runtime(tmp_path):
-    spec = make_spec()
-    scores = {}
-    for name in ("runtime", "cuda_standalone"):
-        brian2.seed(11)
-        device = DeviceConfig(name, target="numpy", build_dir=str(tmp_path / name) if name != "runtime" else None)
-        result = train(spec, device, n_images=18, n_copies=4)
-        scores[name] = np.array([class_band_weight(w) for w in result.snapshots_w[-1]])
-    assert scores["runtime"].min() > 0.2 and scores["cuda_standalone"].min() > 0.2
-    assert abs(scores["runtime"].mean() - scores["cuda_standalone"].mean()) < 0.1
+    assert_devices_learn_alike(("runtime", "cuda_standalone"), tmp_path)

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import brian2
 from brian2 import device, prefs, set_device
 
-from bioplastic.devices import support
+from bioplastic.devices import brian25, support
 from bioplastic.devices.objects import share_default_clock
 from bioplastic.errors import ConfigError
+
+brian25.apply()
 
 DEVICES = ("runtime", "cpp_standalone", "genn", "cuda_standalone")
 _STANDALONE = {"cpp_standalone", "genn", "cuda_standalone"}
@@ -68,9 +70,6 @@ def activated(config: DeviceConfig, label: str = "run"):
         prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
         yield None
         return
-    # Brian2 2.5 (the GeNN environment) runs an unbounded `make -j`; 2.10 uses one job per core.
-    if prefs.devices.cpp_standalone.extra_make_args_unix == ["-j"]:
-        prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count()}"]
     saved_prefs = {}
     if config.name == "genn":
         from bioplastic.devices import genn

@@ -1,22 +1,25 @@
 """GeNN through brian2genn: what must differ from Brian2's own standalone devices, in one place.
 
 brian2genn 1.7 (the latest) runs on Brian2 2.5 in its own environment (``make genn``); the
-rest of bioplastic is written for Brian2 2.10 and runs unchanged there, because the three
-things brian2genn does differently are absorbed here:
+rest of bioplastic is written for Brian2 2.10 and runs unchanged there (Brian2 2.5's own
+differences: :mod:`bioplastic.devices.brian25`), because what brian2genn does differently is
+absorbed here:
 
 * one clock: GeNN has a single time step, and brian2genn refuses groups that carry their own
   ``Clock`` (see :func:`bioplastic.devices.objects.share_default_clock`).
 * seeding: brian2genn refuses ``brian2.seed()``. The seed is instead written into the
   generated ``main()``: it seeds the host's generator (run_regularly code) and the C library
   generator from which brian2genn draws GeNN's per-neuron random streams. Same seed, same run.
-* TimedArray: brian2genn has no GeNN implementation of it (code run by the host, e.g.
-  run_regularly operations, uses Brian's own). For schedules read inside GeNN's neuron or
-  synapse code (the learning switch in the STDP rule), the values are written into that code.
+* run_regularly: brian2genn recognises these operations by their default name and silently
+  drops named ones; they are renamed.
+* TimedArray: brian2genn has none in GeNN's code, only in code the host runs (run_regularly).
+  The network therefore reads its schedules in run_regularly operations, once per slot
+  (``learning``, ``label_now``, ``ltp_sign`` are variables, see ``network/build.py``).
 * synaptic code that reads its own side's neuron (``ltp_sign_post``, ``learning_post`` at a
-  postsynaptic spike) or a subexpression: brian2genn refuses both, because its schedule runs
-  synaptic code after the neurons' resets, where a variable the reset changes would read
-  differently. Variables no reset writes read the same; they are let through, the others
-  are still refused. Subexpressions are computed inline in the generated code already.
+  postsynaptic spike): brian2genn refuses it, because its schedule runs synaptic code after
+  the neurons' resets, where a variable the reset changes would read differently. Variables
+  no reset writes read the same; they are let through (GeNN spells them with their
+  ``_post``/``_pre`` suffix), the others are still refused.
 * summed variables (weight normalisation): brian2genn computes a sum in GeNN's synaptic input
   slot, which the input current already occupies, so it refuses both in one Synapses object.
   Here a sum whose updater runs on its own clock (normalisation: once per period) is computed
@@ -72,8 +75,7 @@ def restore(saved: dict) -> None:
 
 
 def prepare(network: brian2.Network) -> None:
-    """Before code generation: run_regularly operations brian2genn sees; TimedArrays that GeNN
-    code can read."""
+    """Before code generation: sums and run_regularly operations as brian2genn runs them."""
     from bioplastic.devices.objects import all_objects, is_run_regularly
     for obj in all_objects(network):
         for varname, updater in (getattr(obj, "summed_updaters", None) or {}).items():
@@ -86,35 +88,6 @@ def prepare(network: brian2.Network) -> None:
         # silently dropped).
         if is_run_regularly(obj) and "_run_regularly" not in obj.name:
             obj._name = f"{obj.name}_run_regularly"
-        for value in (getattr(obj, "namespace", None) or {}).values():
-            if isinstance(value, brian2.TimedArray):
-                _timed_array_in_genn_code(value)
-
-
-def _timed_array_in_genn_code(timed_array):
-    """A GeNN implementation of a TimedArray, values inlined (same indexing as Brian's C++ one)."""
-    from brian2.input.timedarray import _find_K
-    from brian2genn.genn_generator import GeNNCodeGenerator
-    implementations = timed_array.implementations
-    if GeNNCodeGenerator in implementations._implementations:
-        return
-    values, dt, name = timed_array.values, timed_array.dt, timed_array.name
-
-    def code(owner):
-        K = _find_K(owner.clock.dt_, dt)
-        flat = ", ".join(repr(float(v)) for v in values.ravel())
-        head = (f"static const double _{name}_values[{values.size}] = {{{flat}}};\n"
-                f"SUPPORT_CODE_FUNC double {name}(const double t{', const int i' if values.ndim == 2 else ''})\n{{\n"
-                f"    const double epsilon = {dt:.18f} / {K};\n"
-                f"    int step = (int)((t/epsilon + 0.5)/{K});\n"
-                f"    if (step < 0) step = 0;\n    if (step >= {values.shape[0]}) step = {values.shape[0] - 1};\n")
-        if values.ndim == 1:
-            return head + f"    return _{name}_values[step];\n}}\n"
-        cols = values.shape[1]
-        return head + (f"    if (i < 0 || i >= {cols}) return NAN;\n"
-                       f"    return _{name}_values[step*{cols} + i];\n}}\n")
-
-    implementations.add_dynamic_implementation(GeNNCodeGenerator, code=code, namespace=lambda owner: {}, name=name)
 
 
 def gpu_available() -> bool:
@@ -164,7 +137,6 @@ SUPPORT_CODE_FUNC double _clip(const T value, const A a_min, const B a_max)
 def _let_synapses_read_unreset_variables():
     from types import SimpleNamespace
 
-    from brian2.core.variables import Subexpression
     from brian2genn.device import GeNNDevice
     original = getattr(GeNNDevice.collect_synapses_variables, "_bioplastic_original", None) \
         or GeNNDevice.collect_synapses_variables
@@ -177,8 +149,6 @@ def _let_synapses_read_unreset_variables():
         reset_writes = _reset_writes(group)
         variables, indices = {}, dict(codeobj.variable_indices)
         for name, var in codeobj.variables.items():
-            if isinstance(var, Subexpression):
-                continue                   # inlined: its ingredients are among the variables
             if indices.get(name) == own_side and name.rsplit("_", 1)[0] not in reset_writes:
                 indices[name] = own_side + "_unreset"     # anything but own_side: accepted
             variables[name] = var
