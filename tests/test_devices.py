@@ -4,6 +4,7 @@ agrees with C++ standalone; CUDA code compiles (and, where a GPU exists, learns 
 The ``genn`` tests run in the GeNN environment (``make test-genn``), the ``cuda`` tests where
 nvcc is (``make test-cuda``); both are deselected from ``make test``.
 """
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -64,7 +65,9 @@ def test_the_features_a_network_uses_are_found():
     used = features_used(_training_network(make_spec(weight_normalization=20.0)).network)
     assert {"timed_array", "run_regularly", "summed_normalization"} <= used
     assert "run_regularly_slot" not in used
-    langevin = features_used(_training_network(make_spec(), langevin_sigma=0.01).network)
+    bounded = make_spec()
+    bounded = dataclasses.replace(bounded, rule=bounded.rule.with_overrides(per_synapse_bounds=True))
+    langevin = features_used(_training_network(bounded, langevin_sigma=0.01).network)
     assert "run_regularly_slot" in langevin and "summed_normalization" not in langevin
 
 
