@@ -70,7 +70,8 @@ $(GENN_VENV)/.installed: setup.cfg pyproject.toml
 	$(GENN_PYTHON) -m venv $(GENN_VENV)
 	$(GENN_PY) -m pip install --quiet --upgrade pip
 	$(GENN_PY) -m pip install --quiet 'brian2>=2.5.0.2,<2.6' 'numpy<2' 'brian2genn==1.7.0' \
-	    'cython' 'scipy>=1.11' 'pyyaml>=6' 'pooch>=1.8' 'tqdm>=4.66' 'matplotlib>=3.8' 'pytest>=8' 'pytest-xdist>=3.5'
+	    'cython<3.1' 'scipy>=1.11' 'pyyaml>=6' 'pooch>=1.8' 'tqdm>=4.66' 'matplotlib>=3.8' 'pytest>=8' 'pytest-xdist>=3.5'
+	# cython < 3.1: Brian2 2.5's Cython target imports Cython.Utils.get_cython_cache_dir (3.3 has none).
 	# bioplastic declares python>=3.12 and brian2 2.10 for its main environment; here both are
 	# deliberately different, so it is installed without its dependency pins.
 	$(GENN_PY) -m pip install --quiet --no-deps --ignore-requires-python -e .
