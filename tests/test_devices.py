@@ -9,7 +9,6 @@ import importlib.util
 import os
 import shutil
 
-import brian2
 import numpy as np
 import pytest
 from brian2 import Hz, ms
@@ -130,8 +129,8 @@ def test_genn_same_seed_same_run_other_seed_other_run(tmp_path):
     spec = make_spec()
     runs = []
     for k, seed in enumerate((4, 4, 5)):
-        brian2.seed(seed)
-        runs.append(train(spec, DeviceConfig("genn", build_dir=str(tmp_path / str(k))), n_images=6).snapshots_w[-1])
+        device = DeviceConfig("genn", build_dir=str(tmp_path / str(k)))
+        runs.append(train(spec, device, n_images=6, brian_seed=seed).snapshots_w[-1])
     np.testing.assert_array_equal(runs[0], runs[1])
     assert np.abs(runs[0] - runs[2]).max() > 1e-3
 
@@ -143,7 +142,7 @@ def test_cuda_standalone_compiles_the_supervised_network(tmp_path):
     build_dir = tmp_path / "cuda"
     config = DeviceConfig("cuda_standalone", build_dir=str(build_dir), compile_only=True)
     with activated(config) as folder:
-        trained = _training_network(make_spec(weight_normalization=20.0))
+        trained = _training_network(make_spec())
         run_network(trained.network, trained.protocol.duration, config, build_dir=folder)
     binary = build_dir / "main"
     assert binary.is_file() and os.access(binary, os.X_OK)
