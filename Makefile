@@ -3,6 +3,9 @@
 #   make run    create .venv, then run the quick built-in default experiment
 #   make test   create .venv, then run the test suite (slow tests excluded)
 #   make test-slow, make test-sweep, make bench, make notebooks, make clean
+#   make genn        build .venv-genn (Python 3.11, brian2 2.5, brian2genn 1.7) and GeNN 4.9 (CPU backend)
+#   make test-genn   GeNN device tests (GeNN's CPU backend; no GPU needed)
+#   make test-cuda   cuda_standalone compile test (nvcc, no GPU needed)
 #
 # The interpreter must be Python >= 3.12. Set PYTHON=/path/to/python3.12 to choose one;
 # otherwise python3.13, python3.12, python3 and pyenv's installs are tried in that order.
@@ -22,7 +25,7 @@ RUN_ARGS ?=
 TEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-slow test-sweep bench notebooks clean venv
+.PHONY: run test test-slow test-sweep bench notebooks clean venv genn test-genn test-cuda
 
 venv: $(VENV)/.installed
 
@@ -54,5 +57,41 @@ bench: venv
 notebooks: venv
 	$(PY) -m pytest --nbmake notebooks
 
+# --- GeNN (brian2genn) ---------------------------------------------------------------------
+# brian2genn 1.7.0 (the latest) pins brian2 2.5, which has wheels up to CPython 3.11 and needs
+# numpy < 2: a separate environment. bioplastic's own code is the same; the device layer
+# (bioplastic/devices/) absorbs the brian2 2.5 / 2.10 differences. GeNN itself: GENN_PATH, or
+# the vendored source archive, or a clone (see .ci/genn-path). Build outputs: .genn/.
+GENN_VENV   ?= .venv-genn
+GENN_PYTHON ?= python3.11
+GENN_PY     := $(GENN_VENV)/bin/python
+
+genn: $(GENN_VENV)/.installed
+	@genn_path="$$(bash .ci/genn-path)" || exit 1; \
+	 echo "$$genn_path" > $(GENN_VENV)/genn-path; echo "GeNN: $$genn_path (recorded in $(GENN_VENV)/genn-path)"
+
+$(GENN_VENV)/.installed: setup.cfg pyproject.toml
+	@command -v $(GENN_PYTHON) >/dev/null || { echo "error: brian2genn needs Python 3.11 (brian2 2.5 has no wheels for 3.12+); set GENN_PYTHON=/path/to/python3.11"; exit 1; }
+	$(GENN_PYTHON) -m venv $(GENN_VENV)
+	$(GENN_PY) -m pip install --quiet --upgrade pip
+	$(GENN_PY) -m pip install --quiet 'brian2>=2.5.0.2,<2.6' 'numpy<2' 'brian2genn==1.7.0' \
+	    'cython<3.1' 'scipy>=1.11' 'pyyaml>=6' 'pooch>=1.8' 'tqdm>=4.66' 'matplotlib>=3.8' 'pytest>=8' 'pytest-xdist>=3.5'
+	# cython < 3.1: Brian2 2.5's Cython target imports Cython.Utils.get_cython_cache_dir (3.3 has none).
+	# bioplastic declares python>=3.12 and brian2 2.10 for its main environment; here both are
+	# deliberately different, so it is installed without its dependency pins.
+	$(GENN_PY) -m pip install --quiet --no-deps --ignore-requires-python -e .
+	@touch $@
+
+test-genn: export BRIAN_CACHE_DIR := $(abspath $(GENN_VENV))/brian-cache
+test-genn: export XDG_CACHE_HOME := $(abspath $(GENN_VENV))/cache
+test-genn: genn
+	GENN_PATH="$$(cat $(GENN_VENV)/genn-path)" $(GENN_PY) -m pytest -m genn tests/test_devices.py $(TEST_ARGS)
+
+# --- CUDA (brian2cuda): generate and compile only; running needs a GPU ---------------------
+# nvidia-curand: curand for a CUDA toolkit that lacks it (bioplastic/devices/cuda.py finds it).
+test-cuda: venv
+	@$(PY) -c 'import brian2cuda' 2>/dev/null || $(PY) -m pip install --quiet -e '.[cuda]' nvidia-curand
+	$(PY) -m pytest -m cuda tests/test_devices.py $(TEST_ARGS)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(GENN_VENV) .genn build *.egg-info .pytest_cache

@@ -1,15 +1,32 @@
-"""Device selection: clear errors for missing backends; GPU runs only where a GPU exists."""
+"""Devices: clear errors for missing backends and unsupported features; GeNN's CPU backend
+agrees with C++ standalone; CUDA code compiles (and, where a GPU exists, learns like the runtime).
+
+The ``genn`` tests run in the GeNN environment (``make test-genn``), the ``cuda`` tests where
+nvcc is (``make test-cuda``); both are deselected from ``make test``.
+"""
+import dataclasses
 import importlib.util
+import os
 import shutil
 
 import numpy as np
 import pytest
-import brian2
+from brian2 import Hz, ms
+from netspec import with_bounds
+from test_network import N_CLASSES, SIDE, W, assert_devices_learn_alike, initial_weights, make_spec, train
 
-from bioplastic.devices import DeviceConfig
+from bioplastic.devices import DeviceConfig, activated, run_network
+from bioplastic.devices.support import check_supported, features_used
 from bioplastic.errors import ConfigError
+from bioplastic.network.build import build_training_network
+from bioplastic.protocol import ProtocolBuilder
 
-from test_network import W, make_spec, train
+needs_genn = pytest.mark.skipif(importlib.util.find_spec("brian2genn") is None,
+                                reason="needs brian2genn: run in the GeNN environment (`make test-genn`)")
+needs_nvcc = pytest.mark.skipif(importlib.util.find_spec("brian2cuda") is None or shutil.which("nvcc") is None,
+                                reason="needs brian2cuda and nvcc (`make test-cuda`)")
+needs_gpu = pytest.mark.skipif(shutil.which("nvidia-smi") is None or importlib.util.find_spec("brian2cuda") is None,
+                               reason="needs an NVIDIA GPU (nvidia-smi) and brian2cuda")
 
 
 def test_unknown_device_is_named():
@@ -17,11 +34,12 @@ def test_unknown_device_is_named():
         DeviceConfig("gpu").validate()
 
 
-@pytest.mark.parametrize("name, package", [("genn", "brian2genn"), ("cuda_standalone", "brian2cuda")])
-def test_gpu_device_without_its_package_says_what_to_install(name, package):
+@pytest.mark.parametrize("name, package, how", [("genn", "brian2genn", "make genn"),
+                                                 ("cuda_standalone", "brian2cuda", "pip install")])
+def test_gpu_device_without_its_package_says_what_to_install(name, package, how):
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed here")
-    with pytest.raises(ConfigError, match=rf"needs the package '{package}'.*pip install"):
+    with pytest.raises(ConfigError, match=rf"needs the package '{package}'.*{how}"):
         DeviceConfig(name).validate()
 
 
@@ -30,11 +48,107 @@ def test_runtime_target_is_checked():
         DeviceConfig("runtime", target="fortran").validate()
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(shutil.which("nvidia-smi") is None or importlib.util.find_spec("brian2cuda") is None,
-                    reason="needs an NVIDIA GPU (nvidia-smi) and brian2cuda")
-def test_cuda_standalone_learns_like_the_runtime(tmp_path):
+def _training_network(spec, n_images=6, n_copies=2, pool=None, labels=None, **options):
+    """The training network of ``train`` (test_network), built but not run."""
+    if pool is None:
+        pool, labels = deterministic_bars(12)
+    orders = np.stack([np.random.default_rng([0, c]).permutation(len(pool))[:n_images] for c in range(n_copies)])
+    builder = ProtocolBuilder(pool, 100 * ms, 50 * ms, n_copies=n_copies)
+    builder.snapshot()
+    builder.present(orders, labels[orders], learning=True)
+    builder.snapshot()
+    return build_training_network(spec, builder.build(), initial_weights(spec, n_copies), **options)
+
+
+def test_the_features_a_network_uses_are_found():
+    used = features_used(_training_network(
+        make_spec(**{"projections.input_to_exc.weight_normalization": 20.0})).network)
+    assert {"timed_array", "run_regularly", "summed_normalization"} <= used
+    assert "run_regularly_slot" not in used
+    bounded = with_bounds(make_spec())
+    langevin = features_used(_training_network(bounded, langevin_sigma=0.01).network)
+    assert "run_regularly_slot" in langevin and "summed_normalization" not in langevin
+
+
+@pytest.mark.parametrize("feature, words", [("linked_variables", "linked variables"),
+                                            ("multiple_runs", "single run"),
+                                            ("run_args", "run_args")])
+def test_genn_refuses_what_it_cannot_run_by_name(feature, words):
+    with pytest.raises(ConfigError, match=rf"'genn' does not support .*{words}"):
+        check_supported("genn", {"timed_array", feature})
+    check_supported("cpp_standalone", {feature})       # no error
+
+
+def deterministic_bars(n):
+    """Bars of 3 pixels at full intensity: with max_rate = 1/dt each fires in every time step,
+    so the input does not depend on any random number generator."""
+    labels = np.arange(n) % N_CLASSES
+    images = np.zeros((n, SIDE, SIDE), np.uint8)
+    for k, c in enumerate(labels):
+        images[k, 4 * c + 1, (k % 4)::4] = 255
+    return images.reshape(n, -1), labels
+
+
+def _run_deterministic(device_name, trace_location, tmp_path):
+    spec = make_spec(trace_location, **{"input.max_rate": "2000 Hz"})   # 1/dt: p_spike is 0 or 1
+    config = DeviceConfig(device_name, build_dir=str(tmp_path / device_name))
+    with activated(config) as build_dir:
+        trained = _training_network(spec, n_images=12, record_spikes=True)
+        run_network(trained.network, trained.protocol.duration, config, build_dir=build_dir)
+        spikes = sorted(zip(np.asarray(trained.spike_monitor.t / ms).round(3), trained.spike_monitor.i))
+        return spikes, trained.weight_snapshots(W)
+
+
+@pytest.mark.genn
+@needs_genn
+@pytest.mark.parametrize("trace_location", ["neuron", "synapse"])
+def test_genn_cpu_backend_spikes_exactly_as_cpp_standalone_on_deterministic_input(trace_location, tmp_path):
+    """Same spikes, step for step. Weights are equal except on synapses whose input spiked in the
+    last step of an image: brian2genn processes a spike one step later (its schedule runs synapses
+    first), when the learning switch already reads the rest that follows."""
+    cpp_spikes, cpp_w = _run_deterministic("cpp_standalone", trace_location, tmp_path)
+    genn_spikes, genn_w = _run_deterministic("genn", trace_location, tmp_path)
+    assert len(cpp_spikes) > 100
+    assert genn_spikes == cpp_spikes
+    differ = np.abs(genn_w - cpp_w) > 1e-6
+    active_inputs = 3 / SIDE ** 2                   # the only synapses that see boundary spikes
+    assert differ.mean() <= active_inputs * 2.5
+    np.testing.assert_allclose(genn_w, cpp_w, atol=0.02)
+
+
+@pytest.mark.genn
+@needs_genn
+def test_genn_cpu_backend_learns_like_cpp_standalone_with_poisson_input(tmp_path):
+    assert_devices_learn_alike(("cpp_standalone", "genn"), tmp_path)
+
+
+@pytest.mark.genn
+@needs_genn
+def test_genn_same_seed_same_run_other_seed_other_run(tmp_path):
+    """brian2genn refuses brian2.seed(); the device layer writes the seed into GeNN's main()."""
     spec = make_spec()
-    brian2.seed(11)
-    result = train(spec, DeviceConfig("cuda_standalone", build_dir=str(tmp_path / "cuda")), n_images=18, n_copies=4)
-    assert np.abs(result.weights[W][-1] - result.weights[W][0]).max() > 0.05
+    runs = []
+    for k, seed in enumerate((4, 4, 5)):
+        device = DeviceConfig("genn", build_dir=str(tmp_path / str(k)))
+        runs.append(train(spec, device, n_images=6, brian_seed=seed).weights[W][-1])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert np.abs(runs[0] - runs[2]).max() > 1e-3
+
+
+@pytest.mark.cuda
+@needs_nvcc
+def test_cuda_standalone_compiles_the_supervised_network(tmp_path):
+    """No GPU needed: brian2cuda generates and nvcc compiles the network (it is not run)."""
+    build_dir = tmp_path / "cuda"
+    config = DeviceConfig("cuda_standalone", build_dir=str(build_dir), compile_only=True)
+    with activated(config) as folder:
+        trained = _training_network(make_spec())
+        run_network(trained.network, trained.protocol.duration, config, build_dir=folder)
+    binary = build_dir / "main"
+    assert binary.is_file() and os.access(binary, os.X_OK)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_cuda_standalone_learns_like_the_runtime(tmp_path):
+    assert_devices_learn_alike(("runtime", "cuda_standalone"), tmp_path)

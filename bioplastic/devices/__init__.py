@@ -2,13 +2,16 @@
 
 All devices share one calling convention, :func:`run_network`, so studies never branch on
 the device. Standalone devices compile the whole network (one protocol = one ``run()``)
-into a binary in ``build_dir``.
+into a binary in ``build_dir``. Before anything is generated, the network's features are
+checked against what the device supports (:mod:`bioplastic.devices.support`); GeNN's
+differences (brian2genn on Brian2 2.5) live in :mod:`bioplastic.devices.genn`.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +19,11 @@ from dataclasses import dataclass
 import brian2
 from brian2 import device, prefs, set_device
 
+from bioplastic.devices import brian25, support
+from bioplastic.devices.objects import share_default_clock
 from bioplastic.errors import ConfigError
+
+brian25.apply()
 
 DEVICES = ("runtime", "cpp_standalone", "genn", "cuda_standalone")
 _STANDALONE = {"cpp_standalone", "genn", "cuda_standalone"}
@@ -30,14 +37,17 @@ class DeviceConfig:
     build_dir: str | None = None    # standalone: where the C++ project is written
     threads: int = 0                # OpenMP threads for cpp_standalone (0: off; slower on 2 cores)
     keep_build: bool = False
+    use_gpu: bool | None = None     # genn: None = the GPU if GeNN has a CUDA backend and a GPU is here, else the CPU
+    compile_only: bool = False      # standalone: generate and compile, do not run (CUDA without a GPU)
 
-    def validate(self) -> "DeviceConfig":
+    def validate(self) -> DeviceConfig:
         if self.name not in DEVICES:
             raise ConfigError(f"unknown device {self.name!r}; choose one of {', '.join(DEVICES)}.")
         if self.name in _PLUGINS and importlib.util.find_spec(_PLUGINS[self.name]) is None:
-            extra = "genn" if self.name == "genn" else "cuda"
+            how = ("`make genn` builds an environment for it (.venv-genn: Python 3.11, Brian2 2.5, GeNN 4.9), "
+                   "then use .venv-genn/bin/bioplastic" if self.name == "genn" else "`pip install -e '.[cuda]'`")
             raise ConfigError(f"device {self.name!r} needs the package {_PLUGINS[self.name]!r}, which is not "
-                              f"installed: `pip install -e '.[{extra}]'` (and an NVIDIA GPU with CUDA).")
+                              f"installed: {how}.")
         if self.target not in ("cython", "numpy"):
             raise ConfigError(f"runtime target must be 'cython' or 'numpy', got {self.target!r}.")
         return self
@@ -73,19 +83,36 @@ def activated(config: DeviceConfig, label: str = "run"):
             prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
             yield None
             return
+        saved_prefs = {}
         if config.name == "genn":
-            import brian2genn  # noqa: F401  (registers the device)
+            from bioplastic.devices import genn
+            saved_prefs = genn.activate()
         elif config.name == "cuda_standalone":
             import brian2cuda  # noqa: F401
-        build_dir = config.build_dir or tempfile.mkdtemp(prefix=f"bioplastic_{label}_")
+        # Plain characters only: GeNN's build script splits paths at spaces and colons.
+        build_dir = config.build_dir or tempfile.mkdtemp(
+            prefix=f"bioplastic_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_")
         if config.name == "cpp_standalone":
             prefs.devices.cpp_standalone.openmp_threads = config.threads
+        if config.name == "cuda_standalone":
+            from bioplastic.devices import cuda
+            if not config.compile_only and not cuda.gpu_available():
+                raise ConfigError("device 'cuda_standalone' needs an NVIDIA GPU to run (none found: no nvidia-smi); "
+                                  "without one it can only compile (DeviceConfig.compile_only).")
+            cuda.configure(build_dir)
         set_device(config.name, directory=build_dir, build_on_run=False)
+        _runs[build_dir] = 0
+        default_dt = brian2.defaultclock.dt       # GeNN and CUDA set it to the network's dt
         try:
             yield build_dir
         finally:
+            _runs.pop(build_dir, None)
             device.reinit()
             set_device("runtime")
+            brian2.defaultclock.dt = default_dt
+            if saved_prefs:
+                from bioplastic.devices import genn
+                genn.restore(saved_prefs)
             if not config.keep_build and config.build_dir is None:
                 shutil.rmtree(build_dir, ignore_errors=True)
 
@@ -95,15 +122,30 @@ def run_network(network: brian2.Network, duration, config: DeviceConfig, *, repo
     """Run (and, for standalone devices, build and execute) a network for ``duration``.
 
     Returns the seconds spent: ``{"compile_s": ..., "run_s": ...}`` (compile_s is 0 on the
-    runtime device, where Cython compiles inside the first run).
+    runtime device, where Cython compiles inside the first run; on GeNN both are in run_s).
     """
     import time
     started = time.perf_counter()
     if config.name == "runtime":
         network.run(duration, report=report, report_period=2 * brian2.second, namespace={})
         return {"compile_s": 0.0, "run_s": time.perf_counter() - started}
+    support.check_supported(config.name, support.features_used(network, run_args=run_args,
+                                                               runs_before=_runs.get(build_dir, 0)))
+    _runs[build_dir] = _runs.get(build_dir, 0) + 1
+    if config.name in ("genn", "cuda_standalone"):
+        share_default_clock(network, config.name)
+    if config.name == "genn":
+        from bioplastic.devices import genn
+        genn.prepare(network)
+        network.run(duration, report=None, namespace={})
+        genn.build(build_dir, use_gpu=config.use_gpu, with_output=bool(report), run=not config.compile_only)
+        return {"compile_s": 0.0, "run_s": time.perf_counter() - started}
     network.run(duration, report="text" if report else None, namespace={})
     device.build(directory=build_dir, compile=True, run=False, with_output=bool(report))
     compiled = time.perf_counter()
-    device.run(directory=build_dir, with_output=bool(report), run_args=run_args)
+    if not config.compile_only:
+        device.run(directory=build_dir, with_output=bool(report), run_args=run_args)
     return {"compile_s": compiled - started, "run_s": time.perf_counter() - compiled}
+
+
+_runs: dict = {}   # build_dir -> run() calls so far in this activated() block

@@ -143,6 +143,17 @@ class PlasticityRule:
         return "\n".join(c for c in (self._neuron_code("post", "{t.name} : 1"), sign) if c)
 
     @property
+    def slot_post_equations(self) -> str:
+        """``post_equations`` with ``ltp_sign`` a variable, set by ``ltp_sign_code`` whenever the
+        schedule changes (it depends only on the label and the segment). GeNN's synapse code
+        (brian2genn) cannot read subexpressions."""
+        return self.post_equations.replace(f"ltp_sign = {self.ltp_sign} : 1", "ltp_sign : 1")
+
+    @property
+    def ltp_sign_code(self) -> str:
+        return f"ltp_sign = {self.ltp_sign}"
+
+    @property
     def post_reset(self) -> str:
         return self._neuron_code("post", "{t.name} {t.at_spike}")
 
