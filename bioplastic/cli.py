@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment YAML (see experiments/)")
     run.add_argument("config", help="experiment file, e.g. experiments/supervised_stdp_alltd.yaml")
-    run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. network.n_per_class=20 seeds=[0,1]")
+    run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. network.layers.exc.n_per_class=20 seeds=[0,1]")
     run.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
     run.add_argument("--out", help="output directory (default: results/<config>-<time>)")
     run.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides (small, minutes)")
