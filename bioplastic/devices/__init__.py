@@ -144,7 +144,8 @@ def run_network(network: brian2.Network, duration, config: DeviceConfig, *, repo
     device.build(directory=build_dir, compile=True, run=False, with_output=bool(report))
     compiled = time.perf_counter()
     if not config.compile_only:
-        device.run(directory=build_dir, with_output=bool(report), run_args=run_args)
+        # [] rather than None: Brian2 2.5 (the GeNN environment) concatenates it to a list.
+        device.run(directory=build_dir, with_output=bool(report), run_args=run_args if run_args is not None else [])
     return {"compile_s": compiled - started, "run_s": time.perf_counter() - compiled}
 
 
