@@ -78,3 +78,11 @@ def check_unit(value, unit, *, name: str):
         expected = "a pure number" if get_dimensions(unit) is DIMENSIONLESS else f"a quantity in {unit!r}"
         raise ConfigError(f"{name}: expected {expected}, got {value!r}.")
     return value
+
+
+def positive(config_value, unit, name: str):
+    """A quantity read from the config, checked for its unit and to be > 0."""
+    value = check_unit(parse_quantity(config_value, name=name), unit, name=name)
+    if float(value) <= 0:
+        raise ConfigError(f"{name} must be positive, got {config_value!r}.")
+    return value

@@ -18,9 +18,18 @@ def get_neuron_model(name: str) -> NeuronModel:
     return lookup(NEURON_MODELS, name, "neuron")
 
 
+def neuron_from_config(section: dict) -> NeuronModel:
+    """A model from its config section: ``model`` plus parameter, equation and method overrides."""
+    return get_neuron_model(section["model"]).with_overrides(
+        parameters=section.get("parameters"), equations=section.get("equations"), threshold=section.get("threshold"),
+        reset=section.get("reset"), refractory=section.get("refractory"),
+        extra_parameters=section.get("extra_parameters"), initial_values=section.get("initial_values"),
+        method=section.get("method"))
+
+
 def get_plasticity_rule(name: str) -> PlasticityRule:
     return lookup(PLASTICITY_RULES, name, "plasticity")
 
 
 __all__ = ["NeuronModel", "PlasticityRule", "NEURON_MODELS", "PLASTICITY_RULES",
-           "get_neuron_model", "get_plasticity_rule"]
+           "get_neuron_model", "get_plasticity_rule", "neuron_from_config"]

@@ -33,9 +33,11 @@ import numpy as np
 from brian2 import Hz, ms
 
 from bioplastic.errors import ConfigError
+from bioplastic.models import get_plasticity_rule, neuron_from_config
 from bioplastic.models.base import NeuronModel
 from bioplastic.models.plasticity import PlasticityRule
 from bioplastic.network import topology
+from bioplastic.units import check_unit, parse_quantity, positive
 
 INPUT = "input"          # the name of the Poisson input layer
 LATERAL = ("all_but_self", "radius", "none")
@@ -264,8 +266,6 @@ def _number(value, name, *, minimum=None):
 
 
 def layer_from_config(name: str, section: dict, n_classes: int) -> Layer:
-    from bioplastic.studies.common import neuron_from_config
-    from bioplastic.units import check_unit, parse_quantity
     where = f"network.layers.{name}"
     if name == INPUT:
         raise ConfigError(f"{where}: the name {INPUT!r} is the Poisson input layer's; choose another name.")
@@ -308,7 +308,6 @@ def layer_from_config(name: str, section: dict, n_classes: int) -> Layer:
 
 
 def projection_from_config(name: str, section: dict, layers: dict) -> Projection:
-    from bioplastic.models import get_plasticity_rule
     where = f"network.projections.{name}"
     for end in ("source", "target"):
         value = section.get(end)
@@ -397,7 +396,6 @@ def check_normalization(spec: NetworkSpec) -> None:
 def network_from_config(network: dict, n_classes: int = 0, *, n_inputs: int = 784,
                         input_shape: tuple | None = (1, 28, 28)) -> NetworkSpec:
     """The :class:`NetworkSpec` of a config's ``network`` section; every error before anything is built."""
-    from bioplastic.studies.common import positive
     if not network.get("layers"):
         raise ConfigError("network.layers is empty: declare at least one layer (see experiments/*.yaml).")
     if not network.get("projections"):

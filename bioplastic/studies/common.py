@@ -14,27 +14,11 @@ from bioplastic.devices import DeviceConfig, activated, run_network
 from bioplastic.errors import ConfigError
 from bioplastic.evaluation import TestSpikes, evaluate_batched
 from bioplastic.readout import segment_readout
-from bioplastic.models import get_neuron_model
+from bioplastic.models import neuron_from_config  # noqa: F401  (studies import it from here)
 from bioplastic.network.build import build_training_network
 from bioplastic.network.spec import NetworkSpec, network_from_config
 from bioplastic.protocol import ProtocolBuilder, RepeatRule, repeat_protocol
-from bioplastic.units import check_unit, parse_quantity
-
-
-def neuron_from_config(section: dict):
-    model = get_neuron_model(section["model"])
-    return model.with_overrides(parameters=section.get("parameters"), equations=section.get("equations"),
-                                threshold=section.get("threshold"), reset=section.get("reset"),
-                                refractory=section.get("refractory"),
-                                extra_parameters=section.get("extra_parameters"),
-                                initial_values=section.get("initial_values"), method=section.get("method"))
-
-
-def positive(config_value, unit, name):
-    value = check_unit(parse_quantity(config_value, name=name), unit, name=name)
-    if float(value) <= 0:
-        raise ConfigError(f"{name} must be positive, got {config_value!r}.")
-    return value
+from bioplastic.units import check_unit, parse_quantity, positive
 
 
 def spec_from_config(config: dict, n_classes: int = 0) -> NetworkSpec:
