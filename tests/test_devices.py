@@ -141,8 +141,9 @@ def test_cuda_standalone_compiles_the_supervised_network(tmp_path):
     """No GPU needed: brian2cuda generates and nvcc compiles the network (it is not run)."""
     build_dir = tmp_path / "cuda"
     config = DeviceConfig("cuda_standalone", build_dir=str(build_dir), compile_only=True)
+    spec = make_spec()                  # models are validated on the runtime device, before activation
     with activated(config) as folder:
-        trained = _training_network(make_spec())
+        trained = _training_network(spec)
         run_network(trained.network, trained.protocol.duration, config, build_dir=folder)
     binary = build_dir / "main"
     assert binary.is_file() and os.access(binary, os.X_OK)
