@@ -516,8 +516,3 @@ def build_evaluation_network(spec: NetworkSpec, n_copies: int, input_neurons: np
     net.assign(weights, states)
     return net
 
-
-def adaptive_variables(model) -> list[str]:
-    """State variables of a neuron model that learning changes and evaluation must carry over (theta)."""
-    eqs = brian2.Equations(model.equations)
-    return [name for name in ("theta",) if name in eqs.diff_eq_names]

@@ -233,11 +233,7 @@ def split_state_name(name: str) -> tuple[str, str]:
 # --- from the configuration ---------------------------------------------------------------
 def rule_traces(rule: PlasticityRule, side: str) -> dict:
     """Per-neuron trace variables a rule keeps on the ``side`` ("pre"/"post") neurons: {name: tau}."""
-    if hasattr(rule, "traces"):
-        return dict(rule.traces(side))
-    if rule.trace_location != "neuron":
-        return {}
-    return {"stdp_trace": rule.parameters["tau_pre" if side == "pre" else "tau_post"]}
+    return dict(rule.traces(side))
 
 
 def _positive_number(value, name, *, integer=False, allow_none=False):
