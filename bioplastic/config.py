@@ -17,7 +17,7 @@ import yaml
 from bioplastic.errors import ConfigError
 
 FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels",
-             "templates", "grid", "zip", "sample"}
+             "templates", "grid", "zip", "sample", "epochs"}
 
 NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
                    "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
@@ -79,6 +79,8 @@ LAYER_DEFAULTS = {
     "inhibition": {"neuron": dict(NEURON_DEFAULTS, model="inhibitory_lif"), "lateral": "all_but_self",
                    "radius": 0.0, "w_exc_inh": 10.4, "w_inh_exc": 17.0},
     "teacher": {"rate": "0 Hz", "weight": 0.0},           # excitation of the label's segment while learning
+    # Layers of feature maps (study conv_stdp): {k, radius, pointwise}: k-winners-take-all per image.
+    "competition": None,
 }
 
 PROJECTION_DEFAULTS = {
@@ -91,6 +93,9 @@ PROJECTION_DEFAULTS = {
                    "pruning": None},     # {k_p: 1, tau_prune: 7500 ms, prune_below: 0.001}
     "weight_normalization": None,        # each target neuron's input weights sum to this (Diehl & Cook: 78)
     "gain": 1.0,                         # a spike adds gain * w to the target's conductance
+    # Between layers of feature maps (study conv_stdp): connectivity conv | max_pool | local.
+    "kernel_size": None, "stride": None, "padding": 0, "drop_remainder": False,
+    "w_init_normal": None,               # [mean, std] of the initial kernel weights (default 0.8, 0.05)
 }
 
 #: Named maps: their entries are user-chosen names, each checked against a template.

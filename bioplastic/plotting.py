@@ -48,6 +48,28 @@ def learning_curves(metrics: dict, path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def decision_epochs(metrics: dict, path: Path, title: str = "") -> None:
+    """Test accuracy of a convolutional network over decision-layer epochs: seeds thin, mean ± std thick."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=130)
+    x = np.asarray(metrics["epochs"])
+    for curve in metrics["test_accuracy_per_seed"].values():
+        ax.plot(x, curve["test_accuracy"], color=PALETTE[0], alpha=0.25, linewidth=0.8)
+    mean, std = np.asarray(metrics["test_accuracy_mean"]), np.asarray(metrics["test_accuracy_std"])
+    ax.plot(x, mean, color=PALETTE[0], linewidth=2, marker="o", markersize=3,
+            label=f"mean of {len(metrics['seeds'])} seed(s)")
+    ax.fill_between(x, mean - std, mean + std, color=PALETTE[0], alpha=0.15, linewidth=0)
+    ax.axhline(10, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel("decision-layer (R-STDP) epochs")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title or "Test accuracy over decision-layer epochs", fontsize=11)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    _style(ax)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = None, title: str = "",
                 shape=(28, 28), class_names=None) -> None:
     """Input weights of each excitatory neuron as an image; one row per class segment."""

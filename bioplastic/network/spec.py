@@ -283,6 +283,9 @@ def layer_from_config(name: str, section: dict, n_classes: int) -> Layer:
         size = n_classes * n_per_class
     else:
         size = _positive_number(section["size"], f"{where}.size", integer=True)
+    if section.get("competition") is not None:
+        raise ConfigError(f"{where}.competition (k-winners-take-all) belongs to layers of feature maps (study: "
+                          "conv_stdp); a dense layer competes through its inhibition partners.")
     inhibition = None
     inh = section.get("inhibition")
     if inh is not None:
@@ -313,6 +316,10 @@ def projection_from_config(name: str, section: dict, layers: dict) -> Projection
             close = difflib.get_close_matches(str(value), valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{where}.{end}: no layer named {value!r}.{hint} Layers: {', '.join(valid)}.")
+    if section["connectivity"] in ("conv", "max_pool", "local"):
+        raise ConfigError(f"{where}.connectivity {section['connectivity']!r} connects layers of feature maps, which "
+                          "the latency-coded convolutional networks build (study: conv_stdp, see "
+                          "experiments/conv_stdp_mnist.yaml); this study's networks are dense.")
     rule = None
     plast = section.get("plasticity")
     if plast is not None:

@@ -14,6 +14,7 @@ STUDIES = {
     "neuron_models": "bioplastic.studies.neuron_models",
     "forgetting": "bioplastic.studies.forgetting",
     "unsupervised": "bioplastic.studies.unsupervised",
+    "conv_stdp": "bioplastic.studies.conv_stdp",
 }
 
 

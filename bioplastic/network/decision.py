@@ -1,0 +1,116 @@
+"""The decision layer of a convolutional STDP network, trained with R-STDP on cached inputs.
+
+In Mozafari et al. (2019) the decision layer has no threshold: its neurons integrate the
+pooled S2 spikes of the whole presentation, and the neuron with the largest final potential
+decides (ties: lowest (map, row, col)); no positive potential is silence, counted wrong.
+Its potentials therefore depend only on *which* inputs fired, not when, and every input
+that fired counts as "pre before post" for R-STDP. Once S1 and S2 are frozen, that binary
+input map is fixed per image, so the many decision-layer epochs run on it directly: the
+potentials are one matrix product per image (the Brian2 simulation of the same layer gives
+the same potentials and winners: ``tests/test_conv_stdp.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from bioplastic.network.convnet import ConvNetSpec
+from bioplastic.network.kernel_rules import RewardSTDP, apply_update
+
+SILENCE = -1
+
+
+@dataclass
+class EpochStats:
+    correct: float
+    wrong: float
+    silence: float
+
+
+class DecisionLayer:
+    """Kernels (maps, in maps, kh, kw) of the last layer and their R-STDP, on binary input maps."""
+
+    def __init__(self, spec: ConvNetSpec, weights: np.ndarray, rule: RewardSTDP):
+        name = spec.decision_layer
+        self.proj, self.shape = spec.projections[name], spec.layers[name].shape
+        self.in_shape = spec.shape(self.proj.source)
+        self.maps_per_class = spec.maps_per_class()
+        self.weights = np.array(weights, dtype=np.float64).reshape(self.shape[0], -1)   # (maps, features)
+        self.base_rule = self.rule = rule
+        self.clamped = False
+
+    def patches(self, fired: np.ndarray) -> np.ndarray:
+        """(n, positions, features) float: the input window of every output position, 1 where it fired."""
+        p, k, s = self.proj.padding, self.proj.kernel_size, self.proj.stride
+        maps = np.asarray(fired, dtype=bool).reshape((-1,) + tuple(self.in_shape))
+        padded = np.pad(maps, ((0, 0), (0, 0), (p, p), (p, p)))
+        windows = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]   # n, c, rows, cols, k, k
+        n, c, rows, cols = windows.shape[:4]
+        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, rows * cols, c * k * k).astype(np.float64)
+
+    def potentials(self, patches: np.ndarray) -> np.ndarray:
+        """(n, maps, positions) final potentials."""
+        return np.einsum("npf,mf->nmp", patches, self.weights, optimize=True)
+
+    @staticmethod
+    def winners(potentials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(map, position) of each image's largest positive potential; map -1 for silence."""
+        flat = potentials.reshape(len(potentials), -1)
+        best = np.argmax(flat, axis=1)
+        silent = flat[np.arange(len(flat)), best] <= 0
+        maps, positions = np.divmod(best, potentials.shape[2])
+        return np.where(silent, SILENCE, maps), positions
+
+    def predict(self, fired: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Class of every image (-1: silence)."""
+        out = []
+        for start in range(0, len(fired), batch):
+            maps, _ = self.winners(self.potentials(self.patches(fired[start:start + batch])))
+            out.append(np.where(maps >= 0, maps // self.maps_per_class, SILENCE))
+        return np.concatenate(out) if out else np.zeros(0, int)
+
+    def learn(self, patch: np.ndarray, label: int) -> int:
+        """One image (patch: positions x features): decide, then reward or punish the winner. Returns the class."""
+        potential = (self.weights @ patch.T)[None]                     # 1, maps, positions
+        maps, positions = self.winners(potential)
+        winner = int(maps[0])
+        if winner == SILENCE:
+            return SILENCE
+        decided = winner // self.maps_per_class
+        fired = patch[positions[0]] > 0
+        rule = self.rule
+        rate = (np.where(fired, rule.a_plus_reward, rule.a_minus_reward) if decided == label
+                else np.where(fired, rule.a_minus_punish, rule.a_plus_punish))
+        if not self.clamped:                  # the reference clamps the whole tensor at each update
+            np.clip(self.weights, rule.w_min, rule.w_max, out=self.weights)
+            self.clamped = True
+        apply_update(self.weights, np.array([winner]), rate[None], w_min=rule.w_min, w_max=rule.w_max,
+                     stabilizer=rule.stabilizer)
+        return decided
+
+    def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256) -> EpochStats:
+        """One pass over ``order``; rates adapt after every ``rule.adapt_every`` images (MozafariDeep)."""
+        counts = np.zeros(3)                              # correct, wrong, silence in the current batch
+        totals = np.zeros(3)
+        every = self.base_rule.adapt_every
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            patches = self.patches(fired[idx])
+            for patch, label in zip(patches, labels[idx]):
+                decided = self.learn(patch, int(label))
+                outcome = 2 if decided == SILENCE else (0 if decided == label else 1)
+                counts[outcome] += 1
+                if every and counts.sum() == every:
+                    self._adapt(counts)
+                    totals += counts
+                    counts[:] = 0
+        if every and counts.sum():
+            self._adapt(counts)
+        totals += counts
+        return EpochStats(*(totals / max(totals.sum(), 1)))
+
+    def _adapt(self, counts: np.ndarray) -> None:
+        correct, wrong, _ = counts / counts.sum()
+        self.rule = self.base_rule.adapted(correct, wrong)

@@ -1,0 +1,151 @@
+"""Learning rules of convolutional STDP networks, applied once per image to the winners' kernels.
+
+Only the winners of an image learn (``competition.k_winners``), at most one per feature
+map, so each shared kernel changes at most once per image and the update is exact: it is
+the sum of the winners' updates, with nothing summed over positions. The pairing is
+SpykeTorch's (Mozafari et al. 2019): an input that fired no later than the winner is
+"pre before post"; an input that never fired, or lies in the zero padding, is not.
+
+- :class:`KernelSTDP`: Δw = a·(w − w_min)(w_max − w) (the "stabiliser"; plain Δw = a without
+  it), a⁺ for pre-before-post pairs, a⁻ otherwise, then clamped to [w_min, w_max]. Rates
+  double every ``double_every`` images up to ``a_plus_max`` with a⁻ = ``a_minus_ratio``·a⁺
+  (MozafariDeep's schedule).
+- :class:`RewardSTDP`: the decision layer's R-STDP. On reward (correct class) STDP with
+  (a⁺_r, a⁻_r); on punishment anti-STDP: pre-before-post pairs get a⁻_p < 0, the others
+  a⁺_p > 0; silence changes nothing. The reward is a global scalar that only gates which of
+  the two local updates a synapse applies (a third factor). Rates adapt after every
+  ``adapt_every`` images: reward rates × (fraction wrong · adaptive_int + adaptive_min),
+  punishment rates × (fraction correct · adaptive_int + adaptive_min).
+
+All arrays are numpy; first-spike times are time steps with ``inf`` for "never fired".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from bioplastic.errors import ConfigError
+from bioplastic.network.topology import receptive_fields
+
+
+def _checked(cls, parameters: dict | None, where: str):
+    """An instance of the rule dataclass ``cls`` with ``parameters`` (unknown keys refused)."""
+    known = {f.name: f for f in fields(cls)}
+    parameters = dict(parameters or {})
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)} of rule {cls.name!r}; "
+                          f"known: {', '.join(known)}.")
+    values = {}
+    for key, value in parameters.items():
+        try:
+            values[key] = type(getattr(cls, key))(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}.{key} must be a {type(getattr(cls, key)).__name__}, got {value!r}.") from None
+    rule = replace(cls(), **values)
+    rule.check(where)
+    return rule
+
+
+@dataclass(frozen=True)
+class KernelSTDP:
+    name = "stdp_kernel"
+    a_plus: float = 0.004
+    a_minus: float = -0.003
+    w_min: float = 0.0
+    w_max: float = 1.0
+    stabilizer: bool = True
+    double_every: int = 500          # images; 0 keeps the rates constant
+    a_plus_max: float = 0.15
+    a_minus_ratio: float = -0.75
+
+    def check(self, where: str) -> None:
+        if not self.w_min < self.w_max:
+            raise ConfigError(f"{where}: w_min must be < w_max, got {self.w_min} and {self.w_max}.")
+        if self.double_every < 0:
+            raise ConfigError(f"{where}.double_every must be >= 0 (0: constant rates), got {self.double_every}.")
+
+    def rates(self, image_number: int) -> tuple[float, float]:
+        """(a⁺, a⁻) for the ``image_number``-th image this layer trains on (1-based).
+
+        SpykeTorch doubles a⁺ on the 500th, 1000th, ... image, before that image's update.
+        """
+        doublings = image_number // self.double_every if self.double_every else 0
+        if not doublings:
+            return self.a_plus, self.a_minus
+        a_plus = min(self.a_plus * 2.0 ** min(doublings, 1000), self.a_plus_max)
+        return a_plus, self.a_minus_ratio * a_plus
+
+
+@dataclass(frozen=True)
+class RewardSTDP:
+    name = "rstdp"
+    a_plus_reward: float = 0.004
+    a_minus_reward: float = -0.003
+    a_plus_punish: float = 0.0005        # inputs that did not fire before the winner, on punishment
+    a_minus_punish: float = -0.004       # inputs that fired before the winner, on punishment
+    w_min: float = 0.2
+    w_max: float = 0.8
+    stabilizer: bool = False
+    adapt_every: int = 1000              # images per rate adaptation (0: never adapt)
+    adaptive_int: float = 1.0
+    adaptive_min: float = 0.0
+
+    def check(self, where: str) -> None:
+        if not self.w_min < self.w_max:
+            raise ConfigError(f"{where}: w_min must be < w_max, got {self.w_min} and {self.w_max}.")
+        if self.adapt_every < 0:
+            raise ConfigError(f"{where}.adapt_every must be >= 0, got {self.adapt_every}.")
+
+    def adapted(self, correct: float, wrong: float) -> "RewardSTDP":
+        """The rule with MozafariDeep's adapted rates, from one batch's fractions correct/wrong."""
+        reward = wrong * self.adaptive_int + self.adaptive_min
+        punish = correct * self.adaptive_int + self.adaptive_min
+        base = type(self)()
+        return replace(self, a_plus_reward=base.a_plus_reward * reward, a_minus_reward=base.a_minus_reward * reward,
+                       a_plus_punish=base.a_plus_punish * punish, a_minus_punish=base.a_minus_punish * punish)
+
+
+KERNEL_RULES = {rule.name: rule for rule in (KernelSTDP, RewardSTDP)}
+
+
+def kernel_rule_from_config(section: dict | None, where: str):
+    """The rule of a projection's ``plasticity`` section (None: frozen)."""
+    if section is None:
+        return None
+    name = section.get("rule")
+    if name not in KERNEL_RULES:
+        raise ConfigError(f"{where}.rule: {name!r} is not a rule of convolutional networks; choose one of "
+                          f"{', '.join(KERNEL_RULES)}.")
+    return _checked(KERNEL_RULES[name], section.get("parameters"), f"{where}.parameters")
+
+
+def pre_before_post(input_first: np.ndarray, winners: np.ndarray, winner_first: np.ndarray,
+                    kernel_size, stride=1, padding=0) -> np.ndarray:
+    """Boolean (n winners, in maps, kh, kw): did each input of the winner's window fire no later than it?
+
+    ``input_first`` is the (in maps, rows, cols) first-spike step of the input layer
+    (``inf``: silent); padding counts as silent.
+    """
+    windows = receptive_fields(input_first, winners[:, 1:], kernel_size, stride, padding, fill=np.inf)
+    return windows <= np.asarray(winner_first, dtype=np.float64)[:, None, None, None]
+
+
+def apply_update(weights: np.ndarray, maps: np.ndarray, rate: np.ndarray, *, w_min: float, w_max: float,
+                 stabilizer: bool) -> None:
+    """In place: kernel ``maps[n]`` += its rate array (× (w − w_min)(w_max − w) with the stabiliser), clamped."""
+    kernels = weights[maps]
+    delta = rate * (kernels - w_min) * (w_max - kernels) if stabilizer else rate
+    weights[maps] = np.clip(kernels + delta, w_min, w_max)
+
+
+def stdp_step(rule: KernelSTDP, weights: np.ndarray, image_number: int, input_first: np.ndarray,
+              winners: np.ndarray, winner_first: np.ndarray, kernel_size, stride=1, padding=0) -> None:
+    """One image of STDP on shared kernels (n_maps, in maps, kh, kw), in place."""
+    if not len(winners):
+        return
+    a_plus, a_minus = rule.rates(image_number)
+    pairs = pre_before_post(input_first, winners, winner_first, kernel_size, stride, padding)
+    apply_update(weights, winners[:, 0], np.where(pairs, a_plus, a_minus), w_min=rule.w_min, w_max=rule.w_max,
+                 stabilizer=rule.stabilizer)

@@ -1,0 +1,202 @@
+"""Convolutional STDP network with R-STDP decision layer (Mozafari et al. 2019) on MNIST.
+
+Images are DoG-filtered and coded as first-spike latencies (:mod:`bioplastic.encoding`);
+the layers of ``network.layers`` learn one after another: each STDP layer for
+``conv.epochs.<layer>`` passes over the first ``conv.stdp_images`` training images (k-WTA
+winners only), then is frozen; the frozen chain's output is computed once per image
+(cache); the decision layer then trains with R-STDP for ``conv.epochs.<decision layer>``
+epochs on the cached maps, tested after every ``conv.test_every`` epochs. Each seed draws
+its own initial kernels and its own image order per epoch.
+
+``conv.engine``: ``vectorized`` (per-step matrix products, exact for the reference neuron
+model; the default) or ``brian2`` (every layer a Brian2 group, the competition a network
+operation; any neuron equations; runtime device). ``tests/test_conv_stdp.py`` checks that
+both give the same spikes, winners and kernels.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bioplastic import plotting
+from bioplastic.data import sample_indices
+from bioplastic.encoding import LatencyCoding, encode_latency_cached
+from bioplastic.errors import ConfigError
+from bioplastic.network import convfast
+from bioplastic.network.convnet import INPUT, ConvNetSpec, conv_network_from_config
+from bioplastic.network.convnet import LayerTraining
+from bioplastic.network.decision import DecisionLayer
+from bioplastic.network.kernel_rules import KernelSTDP
+from bioplastic.results import write_json
+from bioplastic.studies.common import load_split
+from bioplastic.sweep import map_tasks
+
+EXTRA_DEFAULTS = {"conv": {
+    "encoding": {"n_steps": 15, "threshold": 50.0, "normalization_radius": 8},
+    "engine": "vectorized",          # or brian2
+    "epochs": {},                    # layer -> passes over the training images (every layer with a rule)
+    "stdp_images": None,             # images for the STDP layers (null: all of data.n_train)
+    "test_every": 1,                 # decision-layer epochs between two tests
+}}
+ENGINES = ("vectorized", "brian2")
+
+
+def prepare(config: dict):
+    """Everything checkable before computation: the network, the epochs, the engine, the data."""
+    conv = config["conv"]
+    coding = LatencyCoding(**conv["encoding"])
+    train, test = load_split(config, "train"), load_split(config, "test")
+    classes = list(config["data"]["classes"])
+    if classes != list(range(len(train.class_names))):
+        raise ConfigError("conv_stdp trains on every class of the dataset: set data.classes to all of them "
+                          f"({list(range(len(train.class_names)))}).")
+    spec = conv_network_from_config(config["network"], (coding.n_maps,) + train.images.shape[1:],
+                                    coding.n_steps, len(classes))
+    learning = [name for name in spec.layers if spec.projections[name].rule is not None]
+    epochs = dict(conv["epochs"])
+    if sorted(epochs) != sorted(learning) or any(int(e) != e or e < 1 for e in epochs.values()):
+        raise ConfigError(f"conv.epochs must give a number of epochs >= 1 for each learning layer "
+                          f"({', '.join(learning)}), got {epochs}.")
+    if conv["engine"] not in ENGINES:
+        raise ConfigError(f"conv.engine must be one of {', '.join(ENGINES)}, got {conv['engine']!r}.")
+    needs_brian = convfast.supports_fast_engine(spec)
+    if conv["engine"] == "vectorized" and needs_brian:
+        raise ConfigError(f"layer(s) {', '.join(needs_brian)} use edited neuron equations or local connectivity, "
+                          "which only the Brian2 engine simulates: set conv.engine=brian2.")
+    return spec, coding, train, test
+
+
+def _bar(total, desc):
+    return tqdm(total=total, desc=desc, unit="img", mininterval=5, leave=False)
+
+
+def _forward(config, spec, start, stop, steps, weights, desc):
+    with _bar(len(steps), desc) as bar:
+        if config["conv"]["engine"] == "vectorized":
+            return convfast.forward(spec, start, stop, steps, weights, progress=bar.update)
+        from bioplastic.network.convsim import ChainSimulation
+        return ChainSimulation(spec, start, stop, weights).run(steps, progress=bar.update)
+
+
+def _train_stdp(config, spec, name, source_steps, weights, order, desc):
+    training = LayerTraining(name, weights[name])
+    with _bar(len(order), desc) as bar:
+        if config["conv"]["engine"] == "vectorized":
+            convfast.train_layer(spec, name, source_steps[order], training, progress=bar.update)
+        else:
+            from bioplastic.network.convsim import ChainSimulation
+            sim = ChainSimulation(spec, spec.projections[name].source, name, weights)
+            sim.training = training
+            sim.run(source_steps[order], progress=bar.update)
+    return training
+
+
+def train_seed(task) -> dict:
+    """One seed: STDP layers in order, cache, decision-layer epochs with a test after each."""
+    config, seed, out_dir = task
+    spec, coding, train, test = prepare(config)
+    data = config["data"]
+    train_idx = sample_indices(train, int(data["n_train"]), seed)
+    test_idx = sample_indices(test, int(data["n_test"]), int(config["evaluation"]["test_seed"]))
+    timings, started = {}, time.perf_counter()
+    steps = {"train": encode_latency_cached(train.images[train_idx], coding, name=f"{data['dataset']}-train"),
+             "test": encode_latency_cached(test.images[test_idx], coding, name=f"{data['dataset']}-test")}
+    steps = {k: np.asarray(v).reshape(len(v), -1) for k, v in steps.items()}
+    timings["encoding_s"] = time.perf_counter() - started
+    weights, rng, source = spec.initial_weights(seed), np.random.default_rng([seed, 11]), INPUT
+    n_stdp = min(int(config["conv"]["stdp_images"] or len(train_idx)), len(train_idx))
+    stdp = {}
+    for name in [n for n in spec.layers if isinstance(spec.projections[n].rule, KernelSTDP)]:
+        upstream = spec.chain(source, spec.projections[name].source)
+        if upstream:             # freeze what was learnt so far: its output, once per image, is the input
+            began = time.perf_counter()
+            for split in steps:
+                steps[split] = _forward(config, spec, source, upstream[-1], steps[split], weights,
+                                        f"seed {seed}: {upstream[-1]} ({split})")
+            timings[f"cache_{upstream[-1]}_s"] = time.perf_counter() - began
+            source = upstream[-1]
+        began = time.perf_counter()
+        order = np.concatenate([rng.permutation(n_stdp) for _ in range(int(config["conv"]["epochs"][name]))])
+        training = _train_stdp(config, spec, name, steps["train"], weights, order, f"seed {seed}: STDP {name}")
+        timings[f"train_{name}_s"] = time.perf_counter() - began
+        stdp[name] = {"images": len(order), "mean_winners": float(np.mean(training.winners))}
+    decision = spec.decision_layer
+    last_input = spec.projections[decision].source
+    began = time.perf_counter()
+    for split in steps:
+        steps[split] = _forward(config, spec, source, last_input, steps[split], weights,
+                                f"seed {seed}: {last_input} ({split})")
+    timings[f"cache_{last_input}_s"] = time.perf_counter() - began
+    curve = _decision_epochs(config, spec, weights, steps, train.labels[train_idx], test.labels[test_idx],
+                             rng, seed, timings)
+    np.savez_compressed(out_dir / f"weights_seed{seed}.npz", **weights)
+    return {"seed": seed, "curve": curve, "timings": timings, "stdp": stdp,
+            "active_fraction": {split: float((s >= 0).mean()) for split, s in steps.items()}}
+
+
+def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings) -> dict:
+    decision = spec.decision_layer
+    layer = DecisionLayer(spec, weights[decision], spec.projections[decision].rule)
+    fired = {split: s >= 0 for split, s in steps.items()}
+    curve = {"epoch": [], "test_accuracy": [], "test_silence": [], "train_correct": [], "train_silence": []}
+    n_epochs, every = int(config["conv"]["epochs"][decision]), int(config["conv"]["test_every"])
+    train_s = test_s = 0.0
+    for epoch in tqdm(range(1, n_epochs + 1), desc=f"seed {seed}: R-STDP {decision}", unit="epoch", leave=False):
+        began = time.perf_counter()
+        stats = layer.train_epoch(fired["train"], train_labels, rng.permutation(len(train_labels)))
+        train_s += time.perf_counter() - began
+        if epoch % every and epoch != n_epochs:
+            continue
+        began = time.perf_counter()
+        predicted = layer.predict(fired["test"])
+        test_s += time.perf_counter() - began
+        curve["epoch"].append(epoch)
+        curve["test_accuracy"].append(100.0 * float(np.mean(predicted == test_labels)))
+        curve["test_silence"].append(100.0 * float(np.mean(predicted < 0)))
+        curve["train_correct"].append(100.0 * stats.correct)
+        curve["train_silence"].append(100.0 * stats.silence)
+    weights[decision] = layer.weights.reshape(weights[decision].shape)
+    timings[f"train_{decision}_s"], timings["test_s"] = train_s, test_s
+    return curve
+
+
+def summarize(results: list[dict], config: dict) -> dict:
+    curves = np.array([r["curve"]["test_accuracy"] for r in results])
+    best = curves.max(axis=1)
+    return {"epochs": results[0]["curve"]["epoch"], "seeds": [r["seed"] for r in results],
+            "test_accuracy_per_seed": {str(r["seed"]): r["curve"] for r in results},
+            "test_accuracy_mean": curves.mean(0), "test_accuracy_std": curves.std(0),
+            "final_mean_std": [curves[:, -1].mean(), curves[:, -1].std()],
+            "best_mean_std": [best.mean(), best.std()],
+            "timings_per_seed": {str(r["seed"]): r["timings"] for r in results},
+            "stdp": {str(r["seed"]): r["stdp"] for r in results},
+            "active_fraction": {str(r["seed"]): r["active_fraction"] for r in results},
+            "n_train": int(config["data"]["n_train"]), "n_test": int(config["data"]["n_test"]),
+            "engine": config["conv"]["engine"]}
+
+
+def run(config: dict, out_dir) -> dict:
+    prepare(config)                                         # fail fast, before any computation
+    tasks = [(config, int(seed), out_dir) for seed in config["seeds"]]
+    results = map_tasks(train_seed, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
+    metrics = summarize(results, config)
+    write_json(out_dir / "metrics.json", metrics)
+    plotting.decision_epochs(metrics, out_dir / "accuracy_over_epochs.png", title=config.get("title") or "")
+    return metrics
+
+
+def summary_text(metrics: dict) -> str:
+    final, best = metrics["final_mean_std"], metrics["best_mean_std"]
+    lines = ["", f"test accuracy over {len(metrics['seeds'])} seed(s), {metrics['n_train']} training / "
+                 f"{metrics['n_test']} test images (%):",
+             f"  after {metrics['epochs'][-1]} decision-layer epochs: {final[0]:5.1f} ± {final[1]:4.1f}   "
+             f"best epoch: {best[0]:5.1f} ± {best[1]:4.1f}"]
+    for seed, timing in metrics["timings_per_seed"].items():
+        lines.append(f"  seed {seed}: " + ", ".join(f"{k} {v:.0f}" for k, v in timing.items()))
+    return "\n".join(lines)
+
+
+def check(config: dict) -> None:
+    prepare(config)

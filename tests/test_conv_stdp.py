@@ -1,0 +1,198 @@
+"""The convolutional STDP network (Mozafari et al. 2019): spec checks, rules, and the two engines.
+
+The Brian2 engine (every layer a NeuronGroup, every projection Synapses with kernels linked
+through ``kidx``, competition as a network operation) is the reference; the vectorised
+engine must give the same first spikes, winners and kernels, and the decision layer's
+matrix products the same potentials as its Brian2 simulation.
+"""
+import copy
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+from bioplastic.errors import ConfigError
+from bioplastic.network import convfast
+from bioplastic.network.convnet import conv_network_from_config
+from bioplastic.network.convnet import LayerTraining
+from bioplastic.network.convsim import ChainSimulation
+from bioplastic.network.decision import DecisionLayer
+from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP, stdp_step
+
+
+def _layer(shape, thr, competition=None):
+    return {"neuron": {"model": "if_first_spike", "parameters": {"v_thresh": thr}}, "inhibition": None,
+            "shape": shape, "competition": competition}
+
+
+def _proj(source, target, kind, k, stride=None, padding=0, rule=None, drop=False):
+    return {"source": source, "target": target, "connectivity": kind, "kernel_size": k, "stride": stride,
+            "padding": padding, "drop_remainder": drop, "plasticity": {"rule": rule} if rule else None}
+
+
+SMALL = {
+    "layers": {"s1": _layer([4, 10, 10], 3.0, {"k": 2, "radius": 1}), "c1": _layer([4, 5, 5], 0.0),
+               "s2": _layer([6, 5, 5], 2.0, {"k": 3, "radius": 1}), "c2": _layer([6, 2, 2], 0.0),
+               "s3": _layer([4, 2, 2], float("inf"))},
+    "projections": {"a": _proj("input", "s1", "conv", 3, padding=1, rule="stdp_kernel"),
+                    "b": _proj("s1", "c1", "max_pool", 2, 2),
+                    "c": _proj("c1", "s2", "conv", 3, padding=1, rule="stdp_kernel"),
+                    "d": _proj("s2", "c2", "max_pool", 2, 2, drop=True),
+                    "e": _proj("c2", "s3", "conv", 3, padding=1, rule="rstdp")},
+}
+
+
+def small_spec(**changes):
+    net = copy.deepcopy(SMALL)
+    for path, value in changes.items():
+        section, name, key = path.split(".")
+        net[section][name][key] = value
+    return conv_network_from_config(net, (2, 10, 10), 6, 2)
+
+
+def random_latencies(n, shape=(2, 10, 10), n_steps=6, seed=0):
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(0, n_steps, size=(n, int(np.prod(shape))))
+    return np.where(rng.random(steps.shape) < 0.5, steps, -1).astype(np.int8)
+
+
+@pytest.fixture(autouse=True)
+def runtime_dt():
+    b2.defaultclock.dt = 1 * b2.ms
+    yield
+
+
+# --------------------------------------------------------------------------------------------- engines
+
+def test_vectorized_engine_trains_exactly_like_brian2():
+    """S1 then S2 trained image by image on both engines: the same winners and the same kernels."""
+    spec, inputs = small_spec(), random_latencies(12)
+    brian_w, fast_w = spec.initial_weights(3), spec.initial_weights(3)
+    sim = ChainSimulation(spec, "input", "s1", brian_w)
+    sim.training = brian_train = LayerTraining("s1", brian_w["s1"])
+    sim.run(inputs, chunk=5)
+    convfast.train_layer(spec, "s1", inputs, fast_train := LayerTraining("s1", fast_w["s1"]))
+    assert brian_train.winners == fast_train.winners and sum(fast_train.winners) > 12
+    np.testing.assert_allclose(brian_w["s1"], fast_w["s1"], atol=1e-6)
+    assert np.abs(fast_w["s1"] - spec.initial_weights(3)["s1"]).max() > 1e-3      # it did learn
+
+    c1_brian = ChainSimulation(spec, "input", "c1", brian_w).run(inputs)
+    c1_fast = convfast.forward(spec, "input", "c1", inputs, fast_w, batch=5)
+    np.testing.assert_array_equal(c1_brian, c1_fast)
+    assert 0 < (c1_fast >= 0).mean() < 1
+    sim = ChainSimulation(spec, "c1", "s2", brian_w)
+    sim.training = brian_train = LayerTraining("s2", brian_w["s2"])
+    sim.run(c1_brian)
+    convfast.train_layer(spec, "s2", c1_fast, fast_train := LayerTraining("s2", fast_w["s2"]))
+    assert brian_train.winners == fast_train.winners
+    np.testing.assert_allclose(brian_w["s2"], fast_w["s2"], atol=1e-6)
+
+
+def test_decision_potentials_and_winners_equal_the_brian2_layer():
+    spec = small_spec()
+    weights = spec.initial_weights(1)
+    c2 = random_latencies(20, shape=(6, 2, 2), seed=2)
+    sim = ChainSimulation(spec, "c2", "s3", weights, record_potential=True)
+    silent = sim.run(c2)
+    assert (silent < 0).all()                                 # no threshold: the decision layer never fires
+    layer = DecisionLayer(spec, weights["s3"], spec.projections["s3"].rule)
+    potentials = layer.potentials(layer.patches(c2 >= 0))
+    np.testing.assert_allclose(potentials.reshape(len(c2), -1), sim.potential, rtol=1e-12)
+    brian_best = np.argmax(sim.potential, axis=1)
+    maps, positions = layer.winners(potentials)
+    np.testing.assert_array_equal(maps * 4 + positions, brian_best)
+
+
+def test_pooling_passes_the_first_spike_of_each_window():
+    spec = small_spec()
+    s1 = random_latencies(3, shape=(4, 10, 10), seed=5)
+    pooled = convfast.pool_response(spec, "c1", s1)
+    first = np.where(s1 >= 0, s1, np.inf).reshape(3, 4, 5, 2, 5, 2)
+    np.testing.assert_array_equal(pooled, first.min(axis=(3, 5)))
+    brian = ChainSimulation(spec, "s1", "c1", {}).run(s1)
+    np.testing.assert_array_equal(brian, np.where(np.isfinite(pooled), pooled, -1).reshape(3, -1))
+
+
+def test_conv_potentials_equal_a_numpy_convolution():
+    spec = small_spec()
+    weights = spec.initial_weights(0)
+    inputs = random_latencies(2)
+    first, v_first = convfast.conv_response(spec, "s1", inputs, weights["s1"])
+    x = np.pad((inputs >= 0).reshape(2, 2, 10, 10), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    final = np.einsum("ncyxij,fcij->nfyx", np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3)),
+                      weights["s1"])
+    fired = np.isfinite(first)
+    assert ((final > 3.0) == fired).all()                   # fires iff the final potential exceeds 3
+    assert (v_first[fired] > 3.0).all() and (v_first[fired] <= final[fired] + 1e-5).all()
+
+
+# ------------------------------------------------------------------------------------------- the rules
+
+def test_each_shared_kernel_receives_exactly_its_winners_update():
+    rule = KernelSTDP(double_every=0)
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0.2, 0.9, (3, 2, 3, 3))
+    before = weights.copy()
+    input_first = np.where(rng.random((2, 6, 6)) < 0.6, rng.integers(0, 5, (2, 6, 6)), np.inf).astype(float)
+    winners = np.array([[2, 0, 0], [0, 4, 3]])                # map, row, col (padding 1: a border winner)
+    winner_first = np.array([2.0, 3.0])
+    stdp_step(rule, weights, 1, input_first, winners, winner_first, 3, 1, 1)
+    padded = np.pad(input_first, ((0, 0), (1, 1), (1, 1)), constant_values=np.inf)
+    for (f, r, c), t in zip(winners, winner_first):
+        window = padded[:, r:r + 3, c:c + 3]
+        a = np.where(window <= t, rule.a_plus, rule.a_minus)
+        np.testing.assert_allclose(weights[f], before[f] + a * before[f] * (1 - before[f]))
+    np.testing.assert_array_equal(weights[1], before[1])     # no winner, no change
+
+
+def test_stdp_rate_schedule_doubles_every_500_images_up_to_the_cap():
+    rule = KernelSTDP()
+    assert rule.rates(499) == (0.004, -0.003)
+    assert rule.rates(500) == pytest.approx((0.008, -0.006))
+    assert rule.rates(2999) == pytest.approx((0.128, -0.096))
+    assert rule.rates(3000) == pytest.approx((0.15, -0.1125)) == rule.rates(10**6)
+
+
+def test_rstdp_potentiates_on_reward_and_depresses_on_punishment():
+    """One decision map per class, one input that fired (pre before post) and one that did not."""
+    spec = small_spec()
+    rule = RewardSTDP(adapt_every=0)
+    patch = np.zeros((4, 6 * 9))
+    patch[:, 0] = 1                                           # input 0 fired at every position
+    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), rule)
+    layer.weights[0, 0] = 0.6                                 # map 0 (class 0) wins
+    assert layer.learn(patch.copy(), 0) == 0                  # reward
+    assert layer.weights[0, 0] == pytest.approx(0.6 + rule.a_plus_reward)
+    assert layer.weights[0, 1] == pytest.approx(0.5 + rule.a_minus_reward)
+    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), rule)
+    layer.weights[0, 0] = 0.6
+    assert layer.learn(patch.copy(), 1) == 0                  # punishment: class 0 decided, label 1
+    assert layer.weights[0, 0] == pytest.approx(0.6 + rule.a_minus_punish)
+    assert layer.weights[0, 1] == pytest.approx(0.5 + rule.a_plus_punish)
+
+
+def test_silence_is_counted_wrong():
+    spec = small_spec()
+    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), RewardSTDP())
+    predicted = layer.predict(np.zeros((3, 24), dtype=bool))
+    np.testing.assert_array_equal(predicted, -1)
+    assert np.mean(predicted == np.array([0, 1, 0])) == 0
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("changes, message", [
+    ({"projections.a.kernel_size": 13}, "larger than its input"),
+    ({"projections.b.stride": 3}, "not a multiple of stride"),
+    ({"layers.s1.competition": {"k": 5, "radius": 1}}, "only 4 feature maps"),
+    ({"layers.s1.competition": {"k": 2, "radius": -1}}, "radius must be an integer >= 0"),
+    ({"layers.s1.shape": [4, 9, 9]}, "gives [4, 10, 10]"),
+    ({"layers.s1.inhibition": {"lateral": "all_but_self"}}, "set inhibition: null"),
+    ({"projections.b.plasticity": {"rule": "stdp_kernel"}}, "pooling has no weights"),
+    ({"projections.a.plasticity": {"rule": "stdp"}}, "not a rule of convolutional networks"),
+    ({"projections.c.source": "s1"}, "must be fed by 'c1'"),
+])
+def test_bad_networks_are_refused_before_simulation(changes, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        small_spec(**changes)
+    assert message in str(info.value)
