@@ -196,3 +196,31 @@ def test_bad_networks_are_refused_before_simulation(changes, message):
     with pytest.raises(ConfigError, match=None) as info:
         small_spec(**changes)
     assert message in str(info.value)
+
+
+# ------------------------------------------------------------------------------------- the study
+
+def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
+    """`--quick` (1,500 images, one seed): S1, S2, cache, 8 R-STDP epochs; chance is 10 %."""
+    from bioplastic.config import load_config
+    from bioplastic.studies import conv_stdp
+    config = load_config("experiments/conv_stdp_mnist.yaml", quick=True)
+    metrics = conv_stdp.run(config, tmp_path)
+    curve = metrics["test_accuracy_per_seed"]["0"]
+    assert curve["epoch"] == list(range(1, 9))
+    assert metrics["final_mean_std"][0] > 40
+    assert max(curve["test_accuracy"]) > curve["test_accuracy"][0]         # the decision layer learns
+    for name in ("accuracy_over_epochs.png", "encoding.png", "weights_seed0.npz", "progress_seed0.json"):
+        assert (tmp_path / name).exists(), name
+    weights = np.load(tmp_path / "weights_seed0.npz")
+    assert weights["s1"].shape == (30, 6, 5, 5) and weights["s3"].shape == (200, 250, 5, 5)
+    assert 0 < metrics["active_fraction"]["0"]["test"] < 0.9                # C2 is selective, not saturated
+
+
+def test_study_refuses_epochs_that_do_not_match_the_learning_layers(real_data):
+    from bioplastic.config import load_config
+    from bioplastic.studies import conv_stdp
+    for override in ("conv.epochs.s2=null", "conv.epochs.s2=0", "conv.epochs.c1=3", "conv.epochs.s3=2.5"):
+        config = load_config("experiments/conv_stdp_mnist.yaml", [override])
+        with pytest.raises(ConfigError, match="conv.epochs must give"):
+            conv_stdp.prepare(config)

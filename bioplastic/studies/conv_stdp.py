@@ -56,7 +56,8 @@ def prepare(config: dict):
                                     coding.n_steps, len(classes))
     learning = [name for name in spec.layers if spec.projections[name].rule is not None]
     epochs = dict(conv["epochs"])
-    if sorted(epochs) != sorted(learning) or any(int(e) != e or e < 1 for e in epochs.values()):
+    if sorted(epochs) != sorted(learning) or not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1
+                                                     for e in epochs.values()):
         raise ConfigError(f"conv.epochs must give a number of epochs >= 1 for each learning layer "
                           f"({', '.join(learning)}), got {epochs}.")
     if conv["engine"] not in ENGINES:
@@ -130,13 +131,15 @@ def train_seed(task) -> dict:
                                 f"seed {seed}: {last_input} ({split})")
     timings[f"cache_{last_input}_s"] = time.perf_counter() - began
     curve = _decision_epochs(config, spec, weights, steps, train.labels[train_idx], test.labels[test_idx],
-                             rng, seed, timings)
+                             rng, seed, timings, out_dir / f"progress_seed{seed}.json")
     np.savez_compressed(out_dir / f"weights_seed{seed}.npz", **weights)
     return {"seed": seed, "curve": curve, "timings": timings, "stdp": stdp,
             "active_fraction": {split: float((s >= 0).mean()) for split, s in steps.items()}}
 
 
-def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings) -> dict:
+def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings, progress) -> dict:
+    """R-STDP epochs on the cached maps; after each test the curve so far is written to ``progress``
+    (a long run that is stopped still leaves the epochs it finished)."""
     decision = spec.decision_layer
     layer = DecisionLayer(spec, weights[decision], spec.projections[decision].rule)
     fired = {split: s >= 0 for split, s in steps.items()}
@@ -157,6 +160,8 @@ def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rn
         curve["test_silence"].append(100.0 * float(np.mean(predicted < 0)))
         curve["train_correct"].append(100.0 * stats.correct)
         curve["train_silence"].append(100.0 * stats.silence)
+        write_json(progress, {"seed": seed, "curve": curve, "timings": {**timings, f"train_{decision}_s": train_s,
+                                                                        "test_s": test_s}})
     weights[decision] = layer.weights.reshape(weights[decision].shape)
     timings[f"train_{decision}_s"], timings["test_s"] = train_s, test_s
     return curve
@@ -177,8 +182,18 @@ def summarize(results: list[dict], config: dict) -> dict:
             "engine": config["conv"]["engine"]}
 
 
+def plot_encoding(config: dict, coding: LatencyCoding, train, out_dir, n_images: int = 4) -> None:
+    """The first training images and their latency code (what S1 sees)."""
+    images = train.images[:n_images]
+    latency = encode_latency_cached(images, coding, name=f"{config['data']['dataset']}-figure")
+    names = [f"{'on' if m % 2 == 0 else 'off'} {size}x{size}" for size, *_ in coding.scales for m in range(2)]
+    plotting.latency_encoding(images, latency, out_dir / "encoding.png", n_steps=coding.n_steps, map_names=names,
+                              title="DoG maps coded as first-spike steps (dark: early)")
+
+
 def run(config: dict, out_dir) -> dict:
-    prepare(config)                                         # fail fast, before any computation
+    _, coding, train, _ = prepare(config)                   # fail fast, before any computation
+    plot_encoding(config, coding, train, out_dir)
     tasks = [(config, int(seed), out_dir) for seed in config["seeds"]]
     results = map_tasks(train_seed, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = summarize(results, config)
