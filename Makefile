@@ -3,6 +3,8 @@
 #   make run    create .venv, then run the quick built-in default experiment
 #   make test   create .venv, then run the test suite (slow tests excluded)
 #   make test-slow, make test-sweep, make bench, make notebooks, make clean
+#   make torch-env   build .venv-torch (torch + SpykeTorch source) for the comparison benchmark
+#   make bench-conv  the convolutional STDP network, bioplastic vs SpykeTorch, per stage
 #   make genn        build .venv-genn (Python 3.11, brian2 2.5, brian2genn 1.7) and GeNN 4.9 (CPU backend)
 #   make test-genn   GeNN device tests (GeNN's CPU backend; no GPU needed)
 #   make test-cuda   cuda_standalone compile test (nvcc, no GPU needed)
@@ -94,4 +96,32 @@ test-cuda: venv
 	$(PY) -m pytest -m cuda tests/test_devices.py $(TEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(GENN_VENV) .genn build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(GENN_VENV) $(TORCH_VENV) .genn .spyketorch build *.egg-info .pytest_cache
+
+# --- SpykeTorch (comparison benchmark) -----------------------------------------------------
+# benchmarks/spyketorch_mozafari.py times SpykeTorch's MozafariDeep.py (Mozafari et al. 2019)
+# stage by stage. It needs torch, not brian2: a separate environment. torchvision, Pillow and
+# matplotlib: MozafariDeep.py and SpykeTorch's own modules import them. On Linux x86_64 PyPI's
+# torch wheel is the CUDA-bundled one (it also runs on CPU). SpykeTorch is not on PyPI:
+# SPYKETORCH_PATH, or .spyketorch/SpykeTorch, or a clone from SPYKETORCH_GIT (see .ci/spyketorch-path).
+TORCH_VENV ?= .venv-torch
+TORCH_PY   := $(TORCH_VENV)/bin/python
+
+.PHONY: torch-env bench-conv
+
+torch-env: $(TORCH_VENV)/.installed
+	@spyketorch_path="$$(bash .ci/spyketorch-path)" || exit 1; \
+	 echo "$$spyketorch_path" > $(TORCH_VENV)/spyketorch-path; echo "SpykeTorch: $$spyketorch_path (recorded in $(TORCH_VENV)/spyketorch-path)"
+
+$(TORCH_VENV)/.installed:
+	@python_bin="$$(bash .ci/find-python "$(PYTHON)")" || exit 1; \
+	 echo "Creating $(TORCH_VENV) with $$python_bin ($$($$python_bin -V 2>&1))"; \
+	 "$$python_bin" -m venv $(TORCH_VENV)
+	$(TORCH_PY) -m pip install --quiet --upgrade pip
+	$(TORCH_PY) -m pip install --quiet torch torchvision numpy pillow matplotlib
+	@touch $@
+
+# bioplastic's convolutional STDP network next to SpykeTorch's MozafariDeep.py, stage by stage,
+# on the same MNIST images, in one run (README, "Performance").
+bench-conv: venv torch-env
+	$(PY) -m benchmarks.conv_stdp --json benchmarks/measured/conv_stdp-2core.json
