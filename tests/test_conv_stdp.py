@@ -171,6 +171,22 @@ def test_rstdp_potentiates_on_reward_and_depresses_on_punishment():
     assert layer.weights[0, 1] == pytest.approx(0.5 + rule.a_plus_punish)
 
 
+def test_supervised_alltd_teaches_the_label_maps_and_depresses_a_wrong_winner():
+    """The dissertation's rule on the decision layer: no reward signal, the label picks who learns."""
+    spec = small_spec(**{"projections.e.plasticity": {"rule": "supervised_alltd"}})
+    rule = spec.projections["s3"].rule
+    patch = np.zeros((4, 6 * 9))
+    patch[:, 0] = 1
+    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), rule)
+    layer.weights[0, 0] = 0.6                                 # map 0 (class 0, 2 maps per class) wins
+    assert layer.learn(patch.copy(), 1) == 0                  # label 1: maps 2, 3; map 2 is first among equals
+    assert layer.weights[2, 0] == pytest.approx(0.5 + rule.a_plus)           # STDP on the label's best map
+    assert layer.weights[2, 1] == pytest.approx(0.5 + rule.a_minus)
+    assert layer.weights[0, 0] == pytest.approx(0.6 - rule.a_plus)           # All-LTD on the wrong winner
+    assert layer.weights[0, 1] == pytest.approx(0.5 + rule.a_minus)
+    np.testing.assert_array_equal(layer.weights[[1, 3]], 0.5)
+
+
 def test_silence_is_counted_wrong():
     spec = small_spec()
     layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), RewardSTDP())
@@ -191,6 +207,8 @@ def test_silence_is_counted_wrong():
     ({"projections.b.plasticity": {"rule": "stdp_kernel"}}, "pooling has no weights"),
     ({"projections.a.plasticity": {"rule": "stdp"}}, "not a rule of convolutional networks"),
     ({"projections.c.source": "s1"}, "must be fed by 'c1'"),
+    ({"projections.a.plasticity": {"rule": "rstdp"}}, "only the last (decision) layer"),
+    ({"layers.s2.competition": None}, "learns through its k winners"),
 ])
 def test_bad_networks_are_refused_before_simulation(changes, message):
     with pytest.raises(ConfigError, match=None) as info:

@@ -36,7 +36,8 @@ from bioplastic.models import neuron_from_config
 from bioplastic.models.base import NeuronModel
 from bioplastic.network import competition as comp
 from bioplastic.network import topology
-from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP, kernel_rule_from_config, stdp_step
+from bioplastic.network.kernel_rules import (KernelSTDP, RewardSTDP, SupervisedKernel, kernel_rule_from_config,
+                                             stdp_step)
 
 INPUT = "input"
 MAP_KINDS = ("conv", "max_pool", "local")
@@ -213,9 +214,18 @@ def conv_network_from_config(network: dict, input_shape: tuple, n_steps: int, n_
                               f"({proj.kind} {proj.kernel_size}x{proj.kernel_size}, stride {proj.stride}, padding "
                               f"{proj.padding}) of {list(spec.shape(proj.source))} gives {list(conn.out_shape)}.")
     decision = layers[spec.decision_layer]
-    if not isinstance(projections[decision.name].rule, (RewardSTDP, type(None))) or decision.shape[0] % n_classes:
+    if (not isinstance(projections[decision.name].rule, (RewardSTDP, SupervisedKernel, type(None)))
+            or decision.shape[0] % n_classes):
         raise ConfigError(f"network.layers.{decision.name}: the last layer decides; its {decision.shape[0]} maps must "
-                          f"divide into the {n_classes} classes and its rule must be rstdp (or null).")
+                          f"divide into the {n_classes} classes and its rule must be rstdp or supervised_alltd "
+                          "(or null).")
+    for name in list(layers)[:-1]:
+        if isinstance(projections[name].rule, (RewardSTDP, SupervisedKernel)):
+            raise ConfigError(f"network.projections.{projections[name].name}: {projections[name].rule.name} needs class "
+                              "maps; only the last (decision) layer can use it. Use stdp_kernel here.")
+        if projections[name].rule is not None and layers[name].competition is None:
+            raise ConfigError(f"network.layers.{name}: an STDP layer learns through its k winners; give it "
+                              "competition: {k: ..., radius: ...}.")
     return spec
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bioplastic.network.convnet import ConvNetSpec
-from bioplastic.network.kernel_rules import RewardSTDP, apply_update
+from bioplastic.network.kernel_rules import RewardSTDP, SupervisedKernel, apply_update
 
 SILENCE = -1
 
@@ -30,9 +30,9 @@ class EpochStats:
 
 
 class DecisionLayer:
-    """Kernels (maps, in maps, kh, kw) of the last layer and their R-STDP, on binary input maps."""
+    """Kernels (maps, in maps, kh, kw) of the last layer and their rule (R-STDP or supervised), on binary maps."""
 
-    def __init__(self, spec: ConvNetSpec, weights: np.ndarray, rule: RewardSTDP):
+    def __init__(self, spec: ConvNetSpec, weights: np.ndarray, rule: RewardSTDP | SupervisedKernel):
         name = spec.decision_layer
         self.proj, self.shape = spec.projections[name], spec.layers[name].shape
         self.in_shape = spec.shape(self.proj.source)
@@ -72,23 +72,33 @@ class DecisionLayer:
         return np.concatenate(out) if out else np.zeros(0, int)
 
     def learn(self, patch: np.ndarray, label: int) -> int:
-        """One image (patch: positions x features): decide, then reward or punish the winner. Returns the class."""
+        """One image (patch: positions x features): decide, then update by the rule. Returns the class."""
         potential = (self.weights @ patch.T)[None]                     # 1, maps, positions
         maps, positions = self.winners(potential)
         winner = int(maps[0])
-        if winner == SILENCE:
-            return SILENCE
-        decided = winner // self.maps_per_class
-        fired = patch[positions[0]] > 0
+        decided = winner // self.maps_per_class if winner != SILENCE else SILENCE
+        fired = patch > 0
         rule = self.rule
-        rate = (np.where(fired, rule.a_plus_reward, rule.a_minus_reward) if decided == label
-                else np.where(fired, rule.a_minus_punish, rule.a_plus_punish))
+        if isinstance(rule, SupervisedKernel):
+            own = slice(label * self.maps_per_class, (label + 1) * self.maps_per_class)
+            best = np.unravel_index(np.argmax(potential[0, own]), potential[0, own].shape)
+            if potential[0, own][best] > 0:
+                self._update(own.start + best[0], np.where(fired[best[1]], rule.a_plus, rule.a_minus))
+            if decided not in (SILENCE, label):
+                self._update(winner, np.where(fired[positions[0]], -rule.a_plus, rule.a_minus))
+        elif decided != SILENCE:
+            rate = (np.where(fired[positions[0]], rule.a_plus_reward, rule.a_minus_reward) if decided == label
+                    else np.where(fired[positions[0]], rule.a_minus_punish, rule.a_plus_punish))
+            self._update(winner, rate)
+        return decided
+
+    def _update(self, kernel: int, rate: np.ndarray) -> None:
+        rule = self.rule
         if not self.clamped:                  # the reference clamps the whole tensor at each update
             np.clip(self.weights, rule.w_min, rule.w_max, out=self.weights)
             self.clamped = True
-        apply_update(self.weights, np.array([winner]), rate[None], w_min=rule.w_min, w_max=rule.w_max,
+        apply_update(self.weights, np.array([kernel]), rate[None], w_min=rule.w_min, w_max=rule.w_max,
                      stabilizer=rule.stabilizer)
-        return decided
 
     def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256) -> EpochStats:
         """One pass over ``order``; rates adapt after every ``rule.adapt_every`` images (MozafariDeep)."""

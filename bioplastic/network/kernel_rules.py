@@ -107,7 +107,32 @@ class RewardSTDP:
                        a_plus_punish=base.a_plus_punish * punish, a_minus_punish=base.a_minus_punish * punish)
 
 
-KERNEL_RULES = {rule.name: rule for rule in (KernelSTDP, RewardSTDP)}
+@dataclass(frozen=True)
+class SupervisedKernel:
+    """The dissertation's supervised STDP + All-LTD, for a decision layer with maps per class.
+
+    The label's most excited map (at its best position) learns by STDP: inputs that fired
+    get a⁺, the others a⁻. When a map of another class won, that winner learns by All-LTD:
+    both branches depress (fired inputs −a⁺, the others a⁻). No reward signal, no rate
+    adaptation: the label itself selects who learns what, as in the dense networks'
+    ``supervised`` rule.
+    """
+    name = "supervised_alltd"
+    a_plus: float = 0.004
+    a_minus: float = -0.003
+    w_min: float = 0.2
+    w_max: float = 0.8
+    stabilizer: bool = False
+    adapt_every: int = 0
+
+    def check(self, where: str) -> None:
+        if not self.w_min < self.w_max:
+            raise ConfigError(f"{where}: w_min must be < w_max, got {self.w_min} and {self.w_max}.")
+        if self.a_plus <= 0 or self.a_minus >= 0:
+            raise ConfigError(f"{where}: a_plus must be > 0 and a_minus < 0 (got {self.a_plus}, {self.a_minus}).")
+
+
+KERNEL_RULES = {rule.name: rule for rule in (KernelSTDP, RewardSTDP, SupervisedKernel)}
 
 
 def kernel_rule_from_config(section: dict | None, where: str):
