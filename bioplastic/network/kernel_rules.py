@@ -48,6 +48,11 @@ def _checked(cls, parameters: dict | None, where: str):
     return rule
 
 
+def _check_bounds(rule, where: str) -> None:
+    if not rule.w_min < rule.w_max:
+        raise ConfigError(f"{where}: w_min must be < w_max, got {rule.w_min} and {rule.w_max}.")
+
+
 @dataclass(frozen=True)
 class KernelSTDP:
     name = "stdp_kernel"
@@ -61,8 +66,7 @@ class KernelSTDP:
     a_minus_ratio: float = -0.75
 
     def check(self, where: str) -> None:
-        if not self.w_min < self.w_max:
-            raise ConfigError(f"{where}: w_min must be < w_max, got {self.w_min} and {self.w_max}.")
+        _check_bounds(self, where)
         if self.double_every < 0:
             raise ConfigError(f"{where}.double_every must be >= 0 (0: constant rates), got {self.double_every}.")
 
@@ -93,8 +97,7 @@ class RewardSTDP:
     adaptive_min: float = 0.0
 
     def check(self, where: str) -> None:
-        if not self.w_min < self.w_max:
-            raise ConfigError(f"{where}: w_min must be < w_max, got {self.w_min} and {self.w_max}.")
+        _check_bounds(self, where)
         if self.adapt_every < 0:
             raise ConfigError(f"{where}.adapt_every must be >= 0, got {self.adapt_every}.")
 
@@ -126,8 +129,7 @@ class SupervisedKernel:
     adapt_every: int = 0
 
     def check(self, where: str) -> None:
-        if not self.w_min < self.w_max:
-            raise ConfigError(f"{where}: w_min must be < w_max, got {self.w_min} and {self.w_max}.")
+        _check_bounds(self, where)
         if self.a_plus <= 0 or self.a_minus >= 0:
             raise ConfigError(f"{where}: a_plus must be > 0 and a_minus < 0 (got {self.a_plus}, {self.a_minus}).")
 
