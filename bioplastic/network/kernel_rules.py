@@ -39,10 +39,17 @@ def _checked(cls, parameters: dict | None, where: str):
                           f"known: {', '.join(known)}.")
     values = {}
     for key, value in parameters.items():
-        try:
-            values[key] = type(getattr(cls, key))(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}.{key} must be a {type(getattr(cls, key)).__name__}, got {value!r}.") from None
+        kind = type(getattr(cls, key))
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is bool and isinstance(value, bool):
+            values[key] = value
+        elif kind is int and number and int(value) == value:
+            values[key] = int(value)
+        elif kind is float and number:
+            values[key] = float(value)
+        else:
+            raise ConfigError(f"{where}.{key} must be {'an integer' if kind is int else f'a {kind.__name__}'}, "
+                              f"got {value!r}.")
     rule = replace(cls(), **values)
     rule.check(where)
     return rule
