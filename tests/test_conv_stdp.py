@@ -88,6 +88,27 @@ def test_vectorized_engine_trains_exactly_like_brian2():
     np.testing.assert_allclose(brian_w["s2"], fast_w["s2"], atol=1e-6)
 
 
+def test_locally_connected_layer_learns_only_the_winners_own_synapses():
+    """`local`: conv's receptive fields, one weight per synapse; Brian2 engine only."""
+    spec = small_spec(**{"projections.a.connectivity": "local"})
+    assert convfast.supports_fast_engine(spec) == ["s1"]
+    weights = spec.initial_weights(0)
+    conn = spec.connectivity("s1")
+    assert weights["s1"].shape == (len(conn.pre),)
+    before = weights["s1"].copy()
+    inputs = random_latencies(1)
+    sim = ChainSimulation(spec, "input", "s1", weights)
+    sim.training = training = LayerTraining("s1", weights["s1"])
+    out = sim.run(inputs)
+    changed = np.flatnonzero(weights["s1"] != before)
+    assert training.winners == [2] and len(changed)
+    post = conn.post[changed]
+    assert len(np.unique(post)) == 2 and np.all(out[0, post] >= 0)       # two winners, each a neuron that fired
+    t_in = np.where(inputs[0] >= 0, inputs[0], np.inf)[conn.pre[changed]]
+    up = weights["s1"][changed] > before[changed]
+    np.testing.assert_array_equal(up, t_in <= out[0, post])               # pre before post: potentiated
+
+
 def test_decision_potentials_and_winners_equal_the_brian2_layer():
     spec = small_spec()
     weights = spec.initial_weights(1)

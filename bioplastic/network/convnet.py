@@ -37,7 +37,7 @@ from bioplastic.models.base import NeuronModel
 from bioplastic.network import competition as comp
 from bioplastic.network import topology
 from bioplastic.network.kernel_rules import (KernelSTDP, RewardSTDP, SupervisedKernel, kernel_rule_from_config,
-                                             stdp_step)
+                                             local_stdp_step, stdp_step)
 
 INPUT = "input"
 MAP_KINDS = ("conv", "max_pool", "local")
@@ -254,7 +254,12 @@ def learn_image(spec: ConvNetSpec, training: LayerTraining, first: np.ndarray, p
     training.winners.append(len(winners))
     if not len(winners):
         return False
-    stdp_step(proj.rule, training.weights, training.images_seen, source_first.reshape(spec.shape(proj.source)),
-              winners, first[winners[:, 0], winners[:, 1], winners[:, 2]], proj.kernel_size, proj.stride,
-              proj.padding)
+    winner_first = first[winners[:, 0], winners[:, 1], winners[:, 2]]
+    if proj.kind == "local":
+        conn = spec.connectivity(training.layer)
+        local_stdp_step(proj.rule, training.weights, training.images_seen, source_first.ravel(), conn.pre, conn.post,
+                        np.ravel_multi_index(tuple(winners.T), layer.shape), winner_first)
+    else:
+        stdp_step(proj.rule, training.weights, training.images_seen, source_first.reshape(spec.shape(proj.source)),
+                  winners, winner_first, proj.kernel_size, proj.stride, proj.padding)
     return True

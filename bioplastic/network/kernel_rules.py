@@ -183,3 +183,24 @@ def stdp_step(rule: KernelSTDP, weights: np.ndarray, image_number: int, input_fi
     pairs = pre_before_post(input_first, winners, winner_first, kernel_size, stride, padding)
     apply_update(weights, winners[:, 0], np.where(pairs, a_plus, a_minus), w_min=rule.w_min, w_max=rule.w_max,
                  stabilizer=rule.stabilizer)
+
+
+def local_stdp_step(rule: KernelSTDP, weights: np.ndarray, image_number: int, source_first: np.ndarray,
+                    synapse_pre: np.ndarray, synapse_post: np.ndarray, winners: np.ndarray,
+                    winner_first: np.ndarray) -> None:
+    """STDP of a locally connected projection (one weight per synapse), in place.
+
+    Each winner (a flat neuron index) updates only the synapses onto it: a⁺ where its input
+    (``source_first``, flat, ``inf`` silent) fired no later than the winner, a⁻ otherwise.
+    """
+    if not len(winners):
+        return
+    a_plus, a_minus = rule.rates(image_number)
+    first_of = dict(zip(np.asarray(winners).tolist(), np.asarray(winner_first, dtype=np.float64).tolist()))
+    learns = np.isin(synapse_post, winners)
+    syn = np.flatnonzero(learns)
+    t_post = np.array([first_of[j] for j in synapse_post[syn]])
+    rate = np.where(source_first[synapse_pre[syn]] <= t_post, a_plus, a_minus)
+    w = weights[syn]
+    delta = rate * (w - rule.w_min) * (rule.w_max - w) if rule.stabilizer else rate
+    weights[syn] = np.clip(w + delta, rule.w_min, rule.w_max)
