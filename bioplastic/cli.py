@@ -9,6 +9,16 @@ from pathlib import Path
 from bioplastic.errors import BioplasticError
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def _run(args) -> int:
     from bioplastic.config import dump, load_config
     from bioplastic.results import default_out_dir, run_directory
@@ -113,7 +123,7 @@ def main(argv=None) -> int:
     run.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
     run.add_argument("--out", help="output directory (default: results/<config>-<time>)")
     run.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides (small, minutes)")
-    run.add_argument("--workers", type=int, help="parallel Dask worker processes")
+    run.add_argument("--workers", type=_positive_int, help="parallel Dask worker processes")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     run.set_defaults(func=_run)
@@ -133,7 +143,7 @@ def main(argv=None) -> int:
     sweep.add_argument("--sample-seed", type=int, help="seed of the random points (default 0)")
     sweep.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides")
     sweep.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
-    sweep.add_argument("--workers", type=int, help="local Dask cluster of N worker processes")
+    sweep.add_argument("--workers", type=_positive_int, help="local Dask cluster of N worker processes")
     sweep.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
     sweep.add_argument("--cluster", metavar="KIND", help="start workers through dask-jobqueue (slurm, pbs, sge, lsf, "
                                                          "...), with the config's `cluster:` section")

@@ -43,6 +43,7 @@ COMMON_DEFAULTS = {
     },
     # reset_state: true replaces the rest by resetting neurons and traces at each image start
     # (then rest_duration must be 0 ms): the same learning, 30 % fewer time steps.
+    # eval_every: images between two snapshots (0: only at the start and the end).
     "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100, "reset_state": False,
                  # Diehl & Cook: an image evoking < min_spikes spikes in the readout layer is shown
                  # again with rate_increase more input (at most max_repeats times); the run has room
@@ -245,7 +246,34 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, quick: 
     config = deep_merge(config, parse_cli_overrides(overrides or []))
     for name, variant in (config.get("variants") or {}).items():
         deep_merge(config, dotted_to_nested(variant or {}), path=f"variants.{name}")  # check keys now
+    check_common(config)
     return config
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: Common keys that must be integers >= their minimum (dotted path -> minimum).
+_INTEGERS = {"workers": 1, "data.n_train": 1, "data.n_test": 1, "data.holdout_per_class": 1,
+             "protocol.eval_every": 0, "evaluation.batch_size": 1, "evaluation.test_seed": 0}
+
+
+def check_common(config: dict) -> None:
+    """Types of the keys every study shares, checked when the config is read (before any computation)."""
+    seeds = config.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds must be a non-empty list of integers >= 0, e.g. seeds=[0,1,2]; got {seeds!r}.")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct, got {seeds!r}.")
+    for dotted, minimum in _INTEGERS.items():
+        section, _, key = dotted.rpartition(".")
+        holder = config.get(section, {}) if section else config
+        if key in holder and not (_is_int(holder[key]) and holder[key] >= minimum):
+            raise ConfigError(f"{dotted} must be an integer >= {minimum}, got {holder[key]!r}.")
+    classes = config.get("data", {}).get("classes")
+    if not isinstance(classes, list) or not classes:
+        raise ConfigError(f"data.classes must be a non-empty list, e.g. data.classes=[0,1,2]; got {classes!r}.")
 
 
 def variant_config(config: dict, name: str) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bioplastic.config import dump
-from bioplastic.errors import ConfigError
+from bioplastic.errors import BioplasticError, ConfigError
 
 
 def versions() -> dict:
@@ -67,6 +67,20 @@ def default_out_dir(config_path: str | Path) -> Path:
     return Path("results") / f"{Path(config_path).stem}-{stamp}"
 
 
+def _record_failure(partial: Path, provenance: dict, exc: BaseException, started: float, *,
+                    finished_tasks: int) -> None:
+    """A run that stopped: refused before computing anything -> no folder at all; otherwise the
+    folder stays ``<out>.partial`` (resumable) with ``status`` interrupted or failed and the error."""
+    if isinstance(exc, BioplasticError) and not finished_tasks:
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+    provenance.update(status="interrupted" if interrupted else "failed",
+                      error=f"{type(exc).__name__}: {exc}"[:2000], finished_tasks=finished_tasks,
+                      stopped=datetime.now(timezone.utc).isoformat(), wall_time_s=round(time.time() - started, 2))
+    write_json(partial / "provenance.json", provenance)
+
+
 @contextmanager
 def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False):
     """Yield ``<out>.partial``; on success rename it to ``out``.
@@ -94,8 +108,12 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
                   "resumed_tasks": cached_task_count(tasks)}
     write_json(partial / "provenance.json", provenance)
-    with task_cache(tasks):
-        yield partial
+    try:
+        with task_cache(tasks):
+            yield partial
+    except BaseException as exc:
+        _record_failure(partial, provenance, exc, started, finished_tasks=cached_task_count(tasks))
+        raise
     provenance.update(status="complete", finished=datetime.now(timezone.utc).isoformat(),
                       wall_time_s=round(time.time() - started, 2))
     write_json(partial / "provenance.json", provenance)

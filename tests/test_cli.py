@@ -59,7 +59,25 @@ def test_interrupted_run_leaves_no_complete_looking_directory(bar_digits, monkey
     assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 130
     assert not out.exists()
     partial = json.loads((bar_digits / "run.partial" / "provenance.json").read_text())
-    assert partial["status"] == "running"
+    assert partial["status"] == "interrupted" and partial["error"].startswith("KeyboardInterrupt")
+
+
+def test_crashed_run_is_marked_failed_and_a_refused_one_leaves_no_folder(bar_digits, monkeypatch):
+    from bioplastic.errors import ConfigError
+
+    def crashes(config, out_dir):
+        raise RuntimeError("boom")
+
+    def refuses(config, out_dir):
+        raise ConfigError("bad value")
+    monkeypatch.setattr(supervised, "run", crashes)
+    with pytest.raises(RuntimeError):
+        cli.main(["run", EXPERIMENT, *TINY, "--out", str(bar_digits / "crash")])
+    provenance = json.loads((bar_digits / "crash.partial" / "provenance.json").read_text())
+    assert provenance["status"] == "failed" and "boom" in provenance["error"]
+    monkeypatch.setattr(supervised, "run", refuses)
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(bar_digits / "refused")]) == 2
+    assert not (bar_digits / "refused.partial").exists() and not (bar_digits / "refused").exists()
 
 
 @pytest.mark.parametrize("override, message", [

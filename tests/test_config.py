@@ -177,3 +177,19 @@ def test_unit_strings_are_parsed_without_python_evaluation():
     for text in ("3 ms.__class__", "3 (ms)()", "1 __import__"):
         with pytest.raises(ConfigError, match="unknown unit"):
             parse_quantity(text)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seeds=[a]", "seeds must be a non-empty list of integers"),
+    ("seeds=[]", "seeds must be a non-empty list of integers"),
+    ("seeds=[1,1]", "seeds must be distinct"),
+    ("data.classes=2", "data.classes must be a non-empty list"),
+    ("data.n_train=abc", "data.n_train must be an integer >= 1"),
+    ("protocol.eval_every=-1", "protocol.eval_every must be an integer >= 0"),
+    ("workers=0", "workers must be an integer >= 1"),
+])
+def test_common_keys_of_the_wrong_type_are_refused_when_read(override, message):
+    """Values that used to crash deep inside Brian2 or numpy are stopped with the key's name."""
+    with pytest.raises(ConfigError) as info:
+        load_config("experiments/supervised_stdp_alltd.yaml", [override])
+    assert message in str(info.value)

@@ -260,7 +260,8 @@ def _checksum_error(path, data_file, file_digest, payload_digest, accepted_file,
     return DataError(
         f"{path} does not match its pinned SHA-256 checksum for {data_file.name}: the file's SHA-256 is "
         f"{file_digest} (expected {', '.join(accepted_file) or 'none known'}) and {payload_part}. It is corrupt, "
-        f"incomplete or a different file. {REFETCH} If you deliberately use a modified copy, pass verify=False.")
+        f"incomplete or a different file. {REFETCH} If you deliberately use a modified copy, turn the check off: "
+        "data.verify=false on the command line (verify=False in Python).")
 
 
 def _load_array(source: Source, split: str, kind: str, verify: bool,

@@ -104,6 +104,7 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
     ``images_completed`` tells how many images each snapshot had seen). ``network_options`` go
     to :func:`build_training_network` (initial_state, synapse_state, langevin_sigma).
     """
+    eval_every = eval_every or 1 << 40              # 0: snapshots only at the start and the end
     n_copies, n_train = orders.shape
     # The stimulus table holds only the images this protocol shows, not the whole dataset.
     used, orders = np.unique(orders, return_inverse=True)

@@ -96,7 +96,7 @@ def train_and_test(task) -> dict:
     n_train, n_test = int(config["data"]["n_train"]), int(config["data"]["n_test"])
     section = config["unsupervised"]
     orders = np.stack([sample(train, n_train, seed) for seed in seeds])
-    eval_every = int(config["protocol"]["eval_every"]) or 1 << 40      # 0: no intermediate snapshots
+    eval_every = config["protocol"]["eval_every"]
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
                                    orders, np.zeros_like(orders), eval_every, image_duration, rest_duration,
                                    spec.seeded_initial_weights(seeds), label=f"{variant}: training",
