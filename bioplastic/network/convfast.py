@@ -1,13 +1,14 @@
 """The same convolutional chain as :mod:`bioplastic.network.convsim`, vectorised over time steps.
 
 A non-leaky integrate-and-fire layer fed by first-spike inputs has, at step s, the potential
-``sum of the weights of the inputs fired at or before s``: one sparse matrix product of the
-inputs' windows (im2col, one row per image, step and position) with the kernels gives every
-step's increment, a running sum the potentials. Brian2 delivers the same sums as one
-synaptic event per input spike and target, with Python-level scheduling per time step; this
-engine is several times faster (measured in ``benchmarks/conv_stdp.py``), so the experiments
-train and cache with it; ``tests/test_conv_stdp.py`` checks that
-it gives the Brian2 simulation's first spikes, potentials, winners and kernels.
+``sum of the weights of the inputs fired at or before s``: one matrix product per step of
+the inputs' windows (im2col) with the kernels (BLAS; a sparse product of the inputs that
+fire at each step does fewer operations but ran 2x slower for S2, where most C1 units fire).
+Brian2 delivers the same sums as one synaptic event per input spike and target, with
+Python-level scheduling per time step; this engine is several times faster (measured in
+``benchmarks/conv_stdp.py``), so the experiments train and cache with it;
+``tests/test_conv_stdp.py`` checks that it gives the Brian2 simulation's first spikes,
+potentials, winners and kernels.
 
 Only the reference neuron model (``if_first_spike``: no leak, strict threshold) has this
 closed form; a layer with edited equations runs on the Brian2 engine
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import sparse
 
 from bioplastic.models.integrate_fire import IF_FIRST_SPIKE
 from bioplastic.network.convnet import SILENT, ConvNetSpec, LayerTraining, learn_image
@@ -45,36 +45,25 @@ def _windows(first: np.ndarray, kernel: int, stride: int, padding: int) -> np.nd
 
 
 def conv_response(spec: ConvNetSpec, name: str, source_steps: np.ndarray, weights: np.ndarray):
-    """First-spike steps (inf: silent) and potentials at them, each (n, maps, rows, cols), of a conv layer.
-
-    Each input fires at most once, so the inputs that fire at step s form a sparse matrix
-    (rows: image, step, output position; columns: kernel entries); one sparse product with
-    the kernels gives every step's increment of every potential, a cumulative sum over steps
-    the potentials (the work of one convolution, not one per step).
-    """
+    """First-spike steps (inf: silent) and potentials at them, each (n, maps, rows, cols), of a conv layer."""
     layer, proj = spec.layers[name], spec.projections[name]
     threshold = float(layer.model.parameters["v_thresh"])
     first = _as_time(source_steps).reshape((-1,) + tuple(spec.shape(proj.source)))
     windows = _windows(first, proj.kernel_size, proj.stride, proj.padding)            # n, P, F
-    n, positions, features = windows.shape
-    image, position, feature = np.nonzero(windows < spec.n_steps)
-    step = windows[image, position, feature].astype(np.int64)
-    rows = (image * spec.n_steps + step) * positions + position
-    fired = sparse.csr_matrix((np.ones(len(rows)), (rows, feature)), shape=(n * spec.n_steps * positions, features))
-    kernels = np.asarray(weights, dtype=np.float64).reshape(layer.shape[0], -1).T     # F, maps
-    increments = (fired @ kernels).reshape(n, spec.n_steps, positions * layer.shape[0])
-    potential = np.zeros((n, positions * layer.shape[0]))
-    fired_at = np.full(potential.shape, np.inf)
-    v_first = np.zeros(potential.shape)
-    for t in range(spec.n_steps):                 # contiguous passes: faster than cumsum/argmax over axis 1
-        potential += increments[:, t]
+    kernels = np.asarray(weights, dtype=np.float32).reshape(layer.shape[0], -1).T     # F, maps
+    # Weights that STDP drives towards 0 become subnormal floats, which slow this CPU several-fold;
+    # flush them to zero, as Brian2's -ffast-math and torch's set_flush_denormal do.
+    kernels = np.where(kernels < np.finfo(np.float32).tiny, np.float32(0), kernels)
+    n, positions = windows.shape[:2]
+    fired_at = np.full((n, positions, layer.shape[0]), np.inf, dtype=np.float32)
+    v_first = np.zeros((n, positions, layer.shape[0]), dtype=np.float32)
+    for step in range(spec.n_steps):
+        potential = (windows <= step).astype(np.float32) @ kernels                       # n, P, maps
         new = (potential > threshold) & np.isinf(fired_at)
-        fired_at[new] = t
+        fired_at[new] = step
         v_first[new] = potential[new]
     shape = (n,) + tuple(layer.shape)
-    by_map = (n, positions, layer.shape[0])
-    return (fired_at.reshape(by_map).transpose(0, 2, 1).reshape(shape),
-            v_first.reshape(by_map).transpose(0, 2, 1).reshape(shape))
+    return (fired_at.transpose(0, 2, 1).reshape(shape), v_first.transpose(0, 2, 1).reshape(shape))
 
 
 def pool_response(spec: ConvNetSpec, name: str, source_steps: np.ndarray) -> np.ndarray:
