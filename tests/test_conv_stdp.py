@@ -263,3 +263,18 @@ def test_study_refuses_epochs_that_do_not_match_the_learning_layers(real_data):
         config = load_config("experiments/conv_stdp_mnist.yaml", [override])
         with pytest.raises(ConfigError, match="conv.epochs must give"):
             conv_stdp.prepare(config)
+
+
+def test_a_class_subset_maps_onto_the_decision_layers_labels_in_order(real_data):
+    """Ten EMNIST letters on the digits' ten labels (the reference's task 2): letter k -> label k."""
+    from bioplastic.config import load_config
+    from bioplastic.studies import conv_stdp
+    letters = ["a", "b", "d", "e", "g", "h", "n", "q", "r", "s"]
+    config = load_config("experiments/conv_stdp_mnist.yaml",
+                         ["data.dataset=emnist_letters", f"data.classes=[{','.join(letters)}]"])
+    spec, _, train, test = conv_stdp.prepare(config)
+    assert train.class_names == tuple(letters) and spec.n_classes == 10
+    assert set(np.unique(train.labels)) == set(range(10)) == set(np.unique(test.labels))
+    config = load_config("experiments/conv_stdp_mnist.yaml", ["data.classes=[0,1,2]"])
+    with pytest.raises(ConfigError, match="200 maps must divide into the 3 classes"):
+        conv_stdp.prepare(config)

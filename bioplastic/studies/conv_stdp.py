@@ -16,12 +16,13 @@ both give the same spikes, winners and kernels.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from bioplastic import plotting
-from bioplastic.data import sample_indices
+from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.encoding import LatencyCoding, encode_latency_cached
 from bioplastic.errors import ConfigError
 from bioplastic.network import convfast
@@ -47,11 +48,10 @@ def prepare(config: dict):
     """Everything checkable before computation: the network, the epochs, the engine, the data."""
     conv = config["conv"]
     coding = LatencyCoding(**conv["encoding"])
-    train, test = load_split(config, "train"), load_split(config, "test")
     classes = list(config["data"]["classes"])
-    if classes != list(range(len(train.class_names))):
-        raise ConfigError("conv_stdp trains on every class of the dataset: set data.classes to all of them "
-                          f"({list(range(len(train.class_names)))}).")
+    train, test = load_split(config, "train", classes), load_split(config, "test", classes)
+    classes = class_indices(train, classes)          # names such as "a" -> indices
+    train, test = _relabelled(train, classes), _relabelled(test, classes)
     spec = conv_network_from_config(config["network"], (coding.n_maps,) + train.images.shape[1:],
                                     coding.n_steps, len(classes))
     learning = [name for name in spec.layers if spec.projections[name].rule is not None]
@@ -67,6 +67,12 @@ def prepare(config: dict):
         raise ConfigError(f"layer(s) {', '.join(needs_brian)} use edited neuron equations or local connectivity, "
                           "which only the Brian2 engine simulates: set conv.engine=brian2.")
     return spec, coding, train, test
+
+
+def _relabelled(dataset, classes):
+    """The dataset with labels 0..k-1 in the order of ``classes`` (the decision layer's class maps)."""
+    return replace(dataset, labels=relabel(dataset.labels, classes),
+                   class_names=tuple(dataset.class_names[c] for c in classes))
 
 
 def _bar(total, desc):
