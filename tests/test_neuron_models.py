@@ -375,6 +375,16 @@ def test_unknown_model_and_missing_threshold():
             get_neuron_model(name).with_overrides(threshold="  ")
 
 
+@pytest.mark.parametrize("change, place, line", [
+    ({"reset": "v = v_reset\nw_ad += 1"}, "reset", "'w_ad += 1'"),
+    ({"threshold": "v > v_th"}, "threshold", "'v > v_th'"),
+])
+def test_an_undefined_name_in_reset_or_threshold_is_named_with_its_line(change, place, line):
+    with pytest.raises(ModelError) as err:
+        get_neuron_model("adaptive_lif").with_overrides(**change)
+    assert f"appears in the {place}: {line}" in str(err.value)
+
+
 def test_current_in_the_wrong_unit_is_a_model_error():
     with pytest.raises(ModelError, match="I_ext"):
         ch.step_response(get_neuron_model("hodgkin_huxley"), 1 * nA, 1 * ms, HH_DT)

@@ -243,14 +243,17 @@ def explain_brian_error(exc: Exception, model) -> str:
     text = " ".join(message)[:800]
     unknown = re.search(r"The identifier \"?'?(\w+)'?\"? could not be resolved", text) or \
         re.search(r"identifiers? (?:'|\")(\w+)(?:'|\")", text)
+    symbol = unknown.group(1) if unknown else (exc.args[0] if isinstance(exc, KeyError) and exc.args else None)
     culprit = ""
-    if unknown:
-        symbol = unknown.group(1)
-        lines = [l.strip() for l in _equation_lines(getattr(model, "equations", "") or getattr(model, "model", ""))
-                 if re.search(rf"\b{re.escape(symbol)}\b", l)]
-        culprit = f" The unknown symbol {symbol!r} appears in: {lines[0]!r}." if lines else \
-            f" The unknown symbol is {symbol!r}."
-        culprit += " Define it as a parameter (extra_parameters) or as an equation line."
+    if symbol:
+        places = {"equations": getattr(model, "equations", "") or getattr(model, "model", ""),
+                  "threshold": getattr(model, "threshold", ""), "reset": getattr(model, "reset", "")}
+        found = [(place, line.strip()) for place, code in places.items() for line in (code or "").splitlines()
+                 if re.search(rf"\b{re.escape(str(symbol))}\b", line)]
+        culprit = (f" The unknown symbol {symbol!r} appears in the {found[0][0]}: {found[0][1]!r}." if found
+                   else f" The unknown symbol is {symbol!r}.")
+        culprit += (" Define it as a parameter (extra_parameters) or as an equation line (a variable that a "
+                    f"reset writes is declared there with its unit, e.g. '{symbol} : 1').")
     if isinstance(exc, DimensionMismatchError) or "nconsistent units" in text or "dimension" in text.lower():
         lines = _find_unit_error_lines(model)
         if lines:
