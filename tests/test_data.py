@@ -4,6 +4,7 @@ Fast tests use small synthetic IDX files; tests marked ``data`` use the real fil
 ../shared/data (the ``real_data`` fixture of conftest skips them when absent).
 """
 import gzip
+import os
 import hashlib
 import shutil
 import warnings
@@ -195,7 +196,7 @@ def test_checksums_are_on_by_default_and_can_be_replaced(mnist_files):
     images_path = mnist_files["train"][0]
     with pytest.raises(DataError, match="does not match its pinned SHA-256") as info:
         load_mnist("train")
-    assert str(images_path) in str(info.value) and "verify=False" in str(info.value)
+    assert str(images_path) in str(info.value) and "data.verify=false" in str(info.value)
     payload = gzip.decompress(images_path.read_bytes())
     own = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in mnist_files["train"][:2]}
     assert len(load_mnist("train", checksums=own)) == 60
@@ -217,6 +218,20 @@ def test_verification_is_remembered_until_the_file_changes(mnist_files, monkeypa
     assert hashed == []                                                  # remembered: nothing hashed again
     write_idx(images_path, distinct_images(60, seed=1))                  # new content, new size/mtime
     with pytest.raises(DataError, match="does not match"):
+        load_mnist("train", checksums=own)
+
+
+def test_an_edit_in_place_that_restores_size_and_mtime_is_still_caught(mnist_files):
+    images_path, labels_path = mnist_files["train"][:2]
+    own = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (images_path, labels_path)}
+    load_mnist("train", checksums=own)                                   # verified and remembered
+    before = images_path.stat()
+    raw = bytearray(images_path.read_bytes())
+    raw[4] ^= 0xFF                         # a byte of the gzip header's timestamp: same size, still valid gzip
+    images_path.write_bytes(bytes(raw))
+    os.utime(images_path, ns=(before.st_atime_ns, before.st_mtime_ns))   # mtime put back
+    assert images_path.stat().st_size == before.st_size and images_path.stat().st_mtime_ns == before.st_mtime_ns
+    with pytest.raises(DataError, match="does not match its pinned SHA-256"):   # hashed again, not trusted
         load_mnist("train", checksums=own)
 
 

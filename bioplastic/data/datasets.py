@@ -231,7 +231,8 @@ def _accepted(data_file: DataFile, checksums: Mapping[str, str] | None) -> tuple
 def _read_verified(path: Path, data_file: DataFile, verify: bool, checksums: Mapping[str, str] | None) -> bytes:
     """The decompressed payload of ``path``, after its SHA-256 check (skipped if recorded before)."""
     stat = path.stat()
-    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    # ctime as well: an edit in place that restores size and mtime still changes it (users cannot set it).
+    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
     raw = path.read_bytes()
     if not verify:
         return decompress(raw, path)
