@@ -6,11 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+def new_figure(*grid, figsize, dpi=130, **subplots):
+    """A figure and its axes, without pyplot: no global backend switch, no figure registry
+    to close (importing bioplastic leaves a user's matplotlib session as it was)."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots(*grid, **subplots)
 
 
 def _style(ax):
@@ -20,7 +25,7 @@ def _style(ax):
 
 def learning_curves(metrics: dict, path: Path, title: str = "") -> None:
     """Mean test accuracy ± std over seeds vs training images, one colour per variant."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=130)
+    fig, ax = new_figure(figsize=(7, 4.2), dpi=130)
     for k, (name, v) in enumerate(metrics["variants"].items()):
         color = PALETTE[k % len(PALETTE)]
         x = np.asarray(v["n_train_images"])
@@ -45,12 +50,11 @@ def learning_curves(metrics: dict, path: Path, title: str = "") -> None:
     _style(ax)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def decision_epochs(metrics: dict, path: Path, title: str = "") -> None:
     """Test accuracy of a convolutional network over decision-layer epochs: seeds thin, mean ± std thick."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=130)
+    fig, ax = new_figure(figsize=(7, 4.2), dpi=130)
     x = np.asarray(metrics["epochs"])
     for curve in metrics["test_accuracy_per_seed"].values():
         ax.plot(x, curve["test_accuracy"], color=PALETTE[0], alpha=0.25, linewidth=0.8)
@@ -67,7 +71,6 @@ def decision_epochs(metrics: dict, path: Path, title: str = "") -> None:
     _style(ax)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = None, title: str = "",
@@ -76,7 +79,7 @@ def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = No
     n_inputs, n_exc = weights.shape
     cols = n_per_class or int(np.ceil(np.sqrt(n_exc)))
     rows = int(np.ceil(n_exc / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.0 + 0.6, rows * 1.0 + 0.6), dpi=130, squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(cols * 1.0 + 0.6, rows * 1.0 + 0.6), dpi=130, squeeze=False)
     vmax = float(weights.max()) or 1.0
     for k, ax in enumerate(axes.flat):
         ax.set_xticks([])
@@ -91,7 +94,6 @@ def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = No
     fig.suptitle(title, fontsize=9)
     fig.colorbar(im, ax=axes, shrink=0.6, label="weight")
     fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
 
 
 def weight_mosaic(weights: np.ndarray, path: Path, *, title: str = "", shape=(28, 28), assignments=None) -> None:
@@ -106,7 +108,7 @@ def weight_mosaic(weights: np.ndarray, path: Path, *, title: str = "", shape=(28
         r, c = divmod(k, cols)
         canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = weights[:, k].reshape(shape)
     size = min(12.0, 0.35 * cols + 1)
-    fig, ax = plt.subplots(figsize=(size + 1, size * rows / cols + 0.6), dpi=150)
+    fig, ax = new_figure(figsize=(size + 1, size * rows / cols + 0.6), dpi=150)
     im = ax.imshow(canvas, cmap="hot_r", vmin=0, vmax=float(np.nanmax(canvas)) or 1.0, interpolation="nearest")
     if assignments is not None and n <= 1600:
         for k, a in enumerate(assignments):
@@ -118,12 +120,11 @@ def weight_mosaic(weights: np.ndarray, path: Path, *, title: str = "", shape=(28
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.6, label="weight")
     fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
 
 
 def weight_comparison(weight_vectors, labels, path: Path, *, title: str = "", shape=(28, 28)) -> None:
     """The input weights of one neuron under several conditions, side by side, same colour scale."""
-    fig, axes = plt.subplots(1, len(weight_vectors), figsize=(3.2 * len(weight_vectors) + 0.8, 3.4), dpi=130,
+    fig, axes = new_figure(1, len(weight_vectors), figsize=(3.2 * len(weight_vectors) + 0.8, 3.4), dpi=130,
                              squeeze=False)
     vmax = max(float(np.max(w)) for w in weight_vectors) or 1.0
     for ax, w, label in zip(axes.flat, weight_vectors, labels):
@@ -134,7 +135,6 @@ def weight_comparison(weight_vectors, labels, path: Path, *, title: str = "", sh
     fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
 
 
 def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
@@ -142,7 +142,7 @@ def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
     panels = {title: name for title, name in panels.items() if name in metrics["variants"]} or \
         {name: name for name in list(metrics["variants"])[:4]}
     cols = min(len(panels), 4)
-    fig, axes = plt.subplots(1, cols, figsize=(3.6 * cols, 3.5), dpi=130, sharey=True, squeeze=False)
+    fig, axes = new_figure(1, cols, figsize=(3.6 * cols, 3.5), dpi=130, sharey=True, squeeze=False)
     for ax, (title, name) in zip(axes.flat, panels.items()):
         v = metrics["variants"][name]
         x = np.asarray(v["n_letters_seen"])
@@ -162,7 +162,6 @@ def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
     axes.flat[0].legend(frameon=False, fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def latency_encoding(images, latency, path: Path, *, n_steps: int, map_names=None, title: str = "") -> None:
@@ -172,9 +171,9 @@ def latency_encoding(images, latency, path: Path, *, n_steps: int, map_names=Non
     n_images, n_maps = latency.shape[:2]
     map_names = map_names or [f"map {m}" for m in range(n_maps)]
     cols = n_maps + 2
-    fig, axes = plt.subplots(n_images, cols, figsize=(1.3 * cols + 0.8, 1.35 * n_images + 0.5), dpi=130,
+    fig, axes = new_figure(n_images, cols, figsize=(1.3 * cols + 0.8, 1.35 * n_images + 0.5), dpi=130,
                              squeeze=False)
-    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
     for row in range(n_images):
         lat = np.ma.masked_less(latency[row].astype(float), 0)
         panels = [(images[row], "gray_r", None, "image")]
@@ -191,4 +190,3 @@ def latency_encoding(images, latency, path: Path, *, n_steps: int, map_names=Non
     fig.colorbar(im, ax=axes, shrink=0.6, label="first-spike step")
     fig.suptitle(title or f"Latency coding in {n_steps} steps", fontsize=9)
     fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)

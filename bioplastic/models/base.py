@@ -20,9 +20,6 @@ from brian2.units.fundamentalunits import DimensionMismatchError
 from bioplastic.errors import ModelError
 from bioplastic.units import parse_quantity
 
-# Models are validated by building throw-away one-neuron groups; Brian2 would warn that
-# these were never run.
-brian2.BrianLogger.suppress_name("unused_brian_object")
 
 # Identifiers the network supplies to every model. `learning` is 1 while plasticity is on
 # and 0 during test presentations; models gate their own adaptation with it

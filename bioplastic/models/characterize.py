@@ -328,13 +328,13 @@ def plot_step_and_fi(results, path, *, title=None):
     ``"rates"`` (an f-I sweep and :func:`fi_curve`'s result). Returns the path.
     """
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+    from bioplastic.plotting import new_figure
 
     names = list(results)
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.3 * len(names) + 0.7), squeeze=False,
+    fig, axes = new_figure(len(names), 2, figsize=(10, 2.3 * len(names) + 0.7), squeeze=False,
                              gridspec_kw={"width_ratios": [2.3, 1]})
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for row, name in zip(axes, names):
         res = results[name]
         ax_v, ax_f = row
@@ -370,7 +370,6 @@ def plot_step_and_fi(results, path, *, title=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

@@ -239,12 +239,14 @@ def characterize_model(name: str, model, settings: dict, rel_tolerance: float) -
 
 def plot_family(family: str, raws: dict, models: dict, path) -> None:
     """One row per model: voltage under current steps (left), f-I curve with rheobase (right)."""
-    import matplotlib.pyplot as plt
+    import matplotlib
+
+    from bioplastic.plotting import new_figure
 
     unit, unit_text = DISPLAY_UNIT[family]
     axis_unit = unit_text.replace("uA/cm**2", "µA/cm²")
     names = list(raws)
-    fig, axes = plt.subplots(len(names), 2, figsize=(11, 2.4 * len(names) + 0.9), squeeze=False,
+    fig, axes = new_figure(len(names), 2, figsize=(11, 2.4 * len(names) + 0.9), squeeze=False,
                              gridspec_kw={"width_ratios": [2.3, 1]}, dpi=110)
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     for (ax_v, ax_f), name in zip(axes, names):
@@ -283,20 +285,21 @@ def plot_family(family: str, raws: dict, models: dict, path) -> None:
                  f"{float(raws[names[0]]['dt'] / ms):g} ms)", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.2 / height))
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_fi_overview(raws: dict, path) -> None:
     """All f-I curves, one panel per current unit (nA | uA/cm**2)."""
-    import matplotlib.pyplot as plt
+    import matplotlib
+
+    from bioplastic.plotting import new_figure
 
     groups = {}
     for name, raw in raws.items():
         groups.setdefault(DISPLAY_UNIT[family_of(name)][1], []).append(name)
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4), squeeze=False, dpi=110)
+    fig, axes = new_figure(1, len(groups), figsize=(5.2 * len(groups), 4), squeeze=False, dpi=110)
     for ax, (unit_text, names) in zip(axes[0], groups.items()):
         unit = DISPLAY_UNIT[family_of(names[0])][0]
-        cmap = plt.get_cmap("tab10")
+        cmap = matplotlib.colormaps["tab10"]
         for k, name in enumerate(names):
             raw = raws[name]
             ax.plot(np.asarray(raw["currents"] / unit), np.asarray(raw["rates"] / Hz),
@@ -310,7 +313,6 @@ def plot_fi_overview(raws: dict, path) -> None:
         ax.grid(alpha=0.25, linewidth=0.6)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the study

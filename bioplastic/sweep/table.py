@@ -143,12 +143,14 @@ def _axis(values: list) -> tuple[list, list[str], bool]:
 
 def line_plot(table: list[dict], keys: list[str], metric: str, path: Path) -> Path:
     """The metric over the first swept key (mean ± std over seeds), one line per value of the others."""
-    import matplotlib.pyplot as plt
+    import matplotlib
+
+    from bioplastic.plotting import new_figure
 
     points = by_point(table, keys, metric)
     x_key, others = keys[0], keys[1:]
     xs, labels, numeric = _axis([p[x_key] for p in points])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     groups = dict.fromkeys(tuple(p[k] for k in others) for p in points)
     for group in groups:
         members = {p[x_key]: p for p in points if tuple(p[k] for k in others) == group}
@@ -165,13 +167,14 @@ def line_plot(table: list[dict], keys: list[str], metric: str, path: Path) -> Pa
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def heatmap(table: list[dict], keys: list[str], metric: str, path: Path) -> Path:
     """The metric over two swept keys: colour = mean over seeds, text = mean ± std."""
-    import matplotlib.pyplot as plt
+    import matplotlib
+
+    from bioplastic.plotting import new_figure
 
     points = by_point(table, keys, metric)
     (y_key, x_key) = keys[:2]
@@ -182,7 +185,7 @@ def heatmap(table: list[dict], keys: list[str], metric: str, path: Path) -> Path
     for p in points:
         mean[ys.index(p[y_key]), xs.index(p[x_key])] = p["mean"]
         std[ys.index(p[y_key]), xs.index(p[x_key])] = p["std"]
-    fig, ax = plt.subplots(figsize=(2.4 + 1.3 * len(xs), 1.5 + 0.8 * len(ys)))
+    fig, ax = new_figure(figsize=(2.4 + 1.3 * len(xs), 1.5 + 0.8 * len(ys)))
     image = ax.imshow(mean, origin="lower", aspect="auto", cmap="viridis")
     for (i, j), value in np.ndenumerate(mean):
         if np.isfinite(value):
@@ -196,5 +199,4 @@ def heatmap(table: list[dict], keys: list[str], metric: str, path: Path) -> Path
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
