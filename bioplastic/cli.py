@@ -37,14 +37,17 @@ def _run(args) -> int:
     print(f"bioplastic: running {args.config} ({config['study']}) on {config['device']['name']}; "
           f"seeds {config['seeds']}; results -> {out}")
     args.interrupted_out = out
-    with run_directory(out, config, command=sys.argv, overwrite=args.overwrite) as work_dir:
+    summary = getattr(study, "summary_text", None)
+    with run_directory(out, config, command=sys.argv, overwrite=args.overwrite,
+                       flags={"quick": args.quick, "device": args.device, "workers": args.workers}) as work_dir:
         metrics = study.run(config, work_dir)
+        text = summary(metrics) if summary else ""
+        (work_dir / "summary.md").write_text(f"# {config.get('title') or args.config}\n\n"
+                                             f"`{' '.join(sys.argv)}`\n\n```\n{text.strip()}\n```\n")
     print(f"\nDone. Results and figures are in {out}/")
     for path in sorted(out.iterdir()):
         print(f"  {path}")
-    summary = getattr(study, "summary_text", None)
-    if summary:
-        print(summary(metrics))
+    print(text)
     return 0
 
 

@@ -62,6 +62,18 @@ def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
 
 
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """A tidy table (one row per observation, the same keys in every row) as CSV."""
+    import csv
+
+    if not rows:
+        return
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: to_jsonable(v) for k, v in row.items()} for row in rows)
+
+
 def default_out_dir(config_path: str | Path) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("results") / f"{Path(config_path).stem}-{stamp}"
@@ -82,7 +94,8 @@ def _record_failure(partial: Path, provenance: dict, exc: BaseException, started
 
 
 @contextmanager
-def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False):
+def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False,
+                  flags: dict | None = None):
     """Yield ``<out>.partial``; on success rename it to ``out``.
 
     An existing ``<out>.partial`` of the same config (an interrupted run) is resumed: the tasks
@@ -106,7 +119,7 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     started = time.time()
     provenance = {"started": datetime.now(timezone.utc).isoformat(), "command": command or sys.argv,
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
-                  "resumed_tasks": cached_task_count(tasks)}
+                  "flags": flags or {}, "resumed_tasks": cached_task_count(tasks)}
     write_json(partial / "provenance.json", provenance)
     try:
         with task_cache(tasks):

@@ -48,6 +48,8 @@ def test_run_writes_complete_results(bar_digits, capsys):
     for name in ("config.yaml", "learning_curve.png", "weights_adaptive_threshold.png"):
         assert (out / name).stat().st_size > 0
     assert "over the curve" in capsys.readouterr().out
+    assert "over the curve" in (out / "summary.md").read_text()           # the printed summary, kept
+    assert provenance["flags"]["quick"] is False
 
 
 def test_interrupted_run_leaves_no_complete_looking_directory(bar_digits, monkeypatch):

@@ -251,6 +251,8 @@ def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
     assert max(curve["test_accuracy"]) > curve["test_accuracy"][0]         # the decision layer learns
     for name in ("accuracy_over_epochs.png", "encoding.png", "weights_seed0.npz", "progress_seed0.json"):
         assert (tmp_path / name).exists(), name
+    table = (tmp_path / "accuracy_over_epochs.csv").read_text().splitlines()   # the numbers behind the figure
+    assert table[0].startswith("seed,epoch,test_accuracy") and len(table) == 1 + 8
     weights = np.load(tmp_path / "weights_seed0.npz")
     assert weights["s1"].shape == (30, 6, 5, 5) and weights["s3"].shape == (200, 250, 5, 5)
     assert 0 < metrics["active_fraction"]["0"]["test"] < 0.9                # C2 is selective, not saturated

@@ -30,7 +30,7 @@ from bioplastic.network.convnet import INPUT, ConvNetSpec, conv_network_from_con
 from bioplastic.network.convnet import LayerTraining
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP
-from bioplastic.results import write_json
+from bioplastic.results import write_csv, write_json
 from bioplastic.studies.common import load_split
 from bioplastic.sweep import map_tasks
 
@@ -204,6 +204,9 @@ def run(config: dict, out_dir) -> dict:
     results = map_tasks(train_seed, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = summarize(results, config)
     write_json(out_dir / "metrics.json", metrics)
+    write_csv(out_dir / "accuracy_over_epochs.csv",
+              [{"seed": r["seed"], **{key: values[k] for key, values in r["curve"].items()}}
+               for r in results for k in range(len(r["curve"]["epoch"]))])
     plotting.decision_epochs(metrics, out_dir / "accuracy_over_epochs.png", title=config.get("title") or "")
     return metrics
 
