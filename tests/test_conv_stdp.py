@@ -261,6 +261,9 @@ def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
 def test_study_refuses_epochs_that_do_not_match_the_learning_layers(real_data):
     from bioplastic.config import load_config
     from bioplastic.studies import conv_stdp
+    config = load_config("experiments/conv_stdp_mnist.yaml", ["device.name=cpp_standalone"])
+    with pytest.raises(ConfigError, match="runs on the runtime device"):
+        conv_stdp.prepare(config)
     for override in ("conv.epochs.s2=null", "conv.epochs.s2=0", "conv.epochs.c1=3", "conv.epochs.s3=2.5"):
         config = load_config("experiments/conv_stdp_mnist.yaml", [override])
         with pytest.raises(ConfigError, match="conv.epochs must give"):

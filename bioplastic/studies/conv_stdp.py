@@ -62,6 +62,10 @@ def prepare(config: dict):
                           f"({', '.join(learning)}), got {epochs}.")
     if conv["engine"] not in ENGINES:
         raise ConfigError(f"conv.engine must be one of {', '.join(ENGINES)}, got {conv['engine']!r}.")
+    if config["device"]["name"] != "runtime":
+        raise ConfigError(f"device {config['device']['name']!r}: the convolutional network runs on the runtime device "
+                          "(conv.engine=brian2: its competition is a network operation) or in numpy "
+                          "(conv.engine=vectorized); remove the device setting.")
     needs_brian = convfast.supports_fast_engine(spec)
     if conv["engine"] == "vectorized" and needs_brian:
         raise ConfigError(f"layer(s) {', '.join(needs_brian)} use edited neuron equations or local connectivity, "
