@@ -258,7 +258,7 @@ def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
     assert 0 < metrics["active_fraction"]["0"]["test"] < 0.9                # C2 is selective, not saturated
 
 
-def test_study_refuses_epochs_that_do_not_match_the_learning_layers(real_data):
+def test_study_refuses_a_standalone_device_and_epochs_that_do_not_match_the_learning_layers(real_data):
     from bioplastic.config import load_config
     from bioplastic.studies import conv_stdp
     config = load_config("experiments/conv_stdp_mnist.yaml", ["device.name=cpp_standalone"])
