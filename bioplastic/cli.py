@@ -117,7 +117,17 @@ def _models(args) -> int:
     return 0
 
 
+def _terminate_as_interrupt(signum, frame):
+    """SIGTERM (a scheduler's or a user's kill) ends a run like Ctrl-C: finished tasks kept, rc 130."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     parser = argparse.ArgumentParser(prog="bioplastic", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment YAML (see experiments/)")

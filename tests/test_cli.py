@@ -64,6 +64,30 @@ def test_interrupted_run_leaves_no_complete_looking_directory(bar_digits, monkey
     assert partial["status"] == "interrupted" and partial["error"].startswith("KeyboardInterrupt")
 
 
+def test_sigterm_ends_a_run_like_ctrl_c(bar_digits):
+    """`kill <pid>` mid-run: exit status 130, the `interrupted:` message, provenance says interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = bar_digits / "killed"
+    long_run = [o for o in TINY if not o.startswith("data.n_train")] + ["data.n_train=120",
+                                                                         "protocol.image_duration=2000 ms"]
+    process = subprocess.Popen([sys.executable, "-m", "bioplastic.cli", "run", EXPERIMENT, *long_run, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    provenance = bar_digits / "killed.partial" / "provenance.json"
+    deadline = time.time() + 120
+    while not provenance.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted:" in err
+    assert json.loads(provenance.read_text())["status"] == "interrupted" and not out.exists()
+
+
 def test_crashed_run_is_marked_failed_and_a_refused_one_leaves_no_folder(bar_digits, monkeypatch):
     from bioplastic.errors import ConfigError
 
