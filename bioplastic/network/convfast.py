@@ -1,9 +1,11 @@
 """The same convolutional chain as :mod:`bioplastic.network.convsim`, vectorised over time steps.
 
 A non-leaky integrate-and-fire layer fed by first-spike inputs has, at step s, the potential
-``sum of the weights of the inputs fired at or before s``: one matrix product per step of
-the inputs' windows (im2col) with the kernels (BLAS; a sparse product of the inputs that
-fire at each step does fewer operations but ran 2x slower for S2, where most C1 units fire).
+``sum of the weights of the inputs fired at or before s``: one matrix product of the
+inputs' windows (im2col, "fired by step s" masks of every step stacked) with the kernels
+(BLAS). Tried and measured slower: a sparse product of the inputs that fire at each step
+(fewer operations, 2x slower for S2, where most C1 units fire), and replaying in time only
+the neurons whose final potential crosses (8x slower before training, when most do).
 Brian2 delivers the same sums as one synaptic event per input spike and target, with
 Python-level scheduling per time step; this engine is several times faster (measured in
 ``benchmarks/conv_stdp.py``), so the experiments train and cache with it;
@@ -54,14 +56,16 @@ def conv_response(spec: ConvNetSpec, name: str, source_steps: np.ndarray, weight
     # Weights that STDP drives towards 0 become subnormal floats, which slow this CPU several-fold;
     # flush them to zero, as Brian2's -ffast-math and torch's set_flush_denormal do.
     kernels = np.where(kernels < np.finfo(np.float32).tiny, np.float32(0), kernels)
-    n, positions = windows.shape[:2]
-    fired_at = np.full((n, positions, layer.shape[0]), np.inf, dtype=np.float32)
-    v_first = np.zeros((n, positions, layer.shape[0]), dtype=np.float32)
-    for step in range(spec.n_steps):
-        potential = (windows <= step).astype(np.float32) @ kernels                       # n, P, maps
-        new = (potential > threshold) & np.isinf(fired_at)
-        fired_at[new] = step
-        v_first[new] = potential[new]
+    n, positions, features = windows.shape
+    steps = np.arange(spec.n_steps, dtype=np.float32)[None, :, None, None]
+    fired_by = (windows[:, None] <= steps).astype(np.float32).reshape(-1, features)        # (n, T, P) x F
+    potential = (fired_by @ kernels).reshape(n, spec.n_steps, positions, -1)             # one product, all steps
+    above = potential > threshold
+    fired = above.any(axis=1)
+    step = np.argmax(above, axis=1)                                                       # first crossing
+    value = np.take_along_axis(potential, step[:, None], axis=1)[:, 0]
+    fired_at = np.where(fired, step, np.inf)
+    v_first = np.where(fired, value, 0.0)
     shape = (n,) + tuple(layer.shape)
     return (fired_at.transpose(0, 2, 1).reshape(shape), v_first.transpose(0, 2, 1).reshape(shape))
 
@@ -86,7 +90,7 @@ def _to_steps(first: np.ndarray) -> np.ndarray:
 
 
 def forward(spec: ConvNetSpec, start: str, stop: str, source_steps: np.ndarray, weights: dict,
-            batch: int = 16, progress=None) -> np.ndarray:
+            batch: int = 8, progress=None) -> np.ndarray:
     """First-spike steps (n, size of ``stop``), -1 silent, of the frozen chain after ``start``."""
     out = []
     for first in range(0, len(source_steps), batch):
