@@ -118,7 +118,7 @@ def test_decision_potentials_and_winners_equal_the_brian2_layer():
     assert (silent < 0).all()                                 # no threshold: the decision layer never fires
     layer = DecisionLayer(spec, weights["s3"], spec.projections["s3"].rule)
     potentials = layer.potentials(layer.patches(c2 >= 0))
-    np.testing.assert_allclose(potentials.reshape(len(c2), -1), sim.potential, rtol=1e-12)
+    np.testing.assert_allclose(potentials.reshape(len(c2), -1), sim.potential, rtol=1e-6)     # float32 products
     brian_best = np.argmax(sim.potential, axis=1)
     maps, positions = layer.winners(potentials)
     np.testing.assert_array_equal(maps * 4 + positions, brian_best)
@@ -180,13 +180,13 @@ def test_rstdp_potentiates_on_reward_and_depresses_on_punishment():
     rule = RewardSTDP(adapt_every=0)
     patch = np.zeros((4, 6 * 9))
     patch[:, 0] = 1                                           # input 0 fired at every position
-    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), rule)
-    layer.weights[0, 0] = 0.6                                 # map 0 (class 0) wins
+    weights = np.full((4, 6, 3, 3), 0.5)
+    weights[0, 0, 0, 0] = 0.6                                 # map 0 (class 0) wins
+    layer = DecisionLayer(spec, weights, rule)
     assert layer.learn(patch.copy(), 0) == 0                  # reward
     assert layer.weights[0, 0] == pytest.approx(0.6 + rule.a_plus_reward)
     assert layer.weights[0, 1] == pytest.approx(0.5 + rule.a_minus_reward)
-    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), rule)
-    layer.weights[0, 0] = 0.6
+    layer = DecisionLayer(spec, weights, rule)
     assert layer.learn(patch.copy(), 1) == 0                  # punishment: class 0 decided, label 1
     assert layer.weights[0, 0] == pytest.approx(0.6 + rule.a_minus_punish)
     assert layer.weights[0, 1] == pytest.approx(0.5 + rule.a_plus_punish)
@@ -198,8 +198,9 @@ def test_supervised_alltd_teaches_the_label_maps_and_depresses_a_wrong_winner():
     rule = spec.projections["s3"].rule
     patch = np.zeros((4, 6 * 9))
     patch[:, 0] = 1
-    layer = DecisionLayer(spec, np.full((4, 6, 3, 3), 0.5), rule)
-    layer.weights[0, 0] = 0.6                                 # map 0 (class 0, 2 maps per class) wins
+    weights = np.full((4, 6, 3, 3), 0.5)
+    weights[0, 0, 0, 0] = 0.6                                 # map 0 (class 0, 2 maps per class) wins
+    layer = DecisionLayer(spec, weights, rule)
     assert layer.learn(patch.copy(), 1) == 0                  # label 1: maps 2, 3; map 2 is first among equals
     assert layer.weights[2, 0] == pytest.approx(0.5 + rule.a_plus)           # STDP on the label's best map
     assert layer.weights[2, 1] == pytest.approx(0.5 + rule.a_minus)

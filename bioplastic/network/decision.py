@@ -38,6 +38,9 @@ class DecisionLayer:
         self.in_shape = spec.shape(self.proj.source)
         self.maps_per_class = spec.maps_per_class()
         self.weights = np.array(weights, dtype=np.float64).reshape(self.shape[0], -1)   # (maps, features)
+        # Potentials are computed in float32 (a decision is an argmax; 2x faster products), from a
+        # copy kept in step with the float64 weights, which learn.
+        self.weights32 = self.weights.astype(np.float32)
         self.base_rule = self.rule = rule
         self.clamped = False
 
@@ -48,11 +51,11 @@ class DecisionLayer:
         padded = np.pad(maps, ((0, 0), (0, 0), (p, p), (p, p)))
         windows = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]   # n, c, rows, cols, k, k
         n, c, rows, cols = windows.shape[:4]
-        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, rows * cols, c * k * k).astype(np.float64)
+        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, rows * cols, c * k * k).astype(np.float32)
 
     def potentials(self, patches: np.ndarray) -> np.ndarray:
         """(n, maps, positions) final potentials."""
-        return np.einsum("npf,mf->nmp", patches, self.weights, optimize=True)
+        return np.einsum("npf,mf->nmp", patches, self.weights32, optimize=True)
 
     @staticmethod
     def winners(potentials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +76,7 @@ class DecisionLayer:
 
     def learn(self, patch: np.ndarray, label: int) -> int:
         """One image (patch: positions x features): decide, then update by the rule. Returns the class."""
-        potential = (self.weights @ patch.T)[None]                     # 1, maps, positions
+        potential = (self.weights32 @ patch.T)[None]                   # 1, maps, positions
         maps, positions = self.winners(potential)
         winner = int(maps[0])
         decided = winner // self.maps_per_class if winner != SILENCE else SILENCE
@@ -96,9 +99,11 @@ class DecisionLayer:
         rule = self.rule
         if not self.clamped:                  # the reference clamps the whole tensor at each update
             np.clip(self.weights, rule.w_min, rule.w_max, out=self.weights)
+            self.weights32[:] = self.weights
             self.clamped = True
         apply_update(self.weights, np.array([kernel]), rate[None], w_min=rule.w_min, w_max=rule.w_max,
                      stabilizer=rule.stabilizer)
+        self.weights32[kernel] = self.weights[kernel]
 
     def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256) -> EpochStats:
         """One pass over ``order``; rates adapt after every ``rule.adapt_every`` images (MozafariDeep)."""
