@@ -83,7 +83,8 @@ def _record_failure(partial: Path, provenance: dict, exc: BaseException, started
                     finished_tasks: int) -> None:
     """A run that stopped: refused before computing anything -> no folder at all; otherwise the
     folder stays ``<out>.partial`` (resumable) with ``status`` interrupted or failed and the error."""
-    if isinstance(exc, BioplasticError) and not finished_tasks:
+    computed = [p for p in partial.rglob("*") if p.is_file() and p.name not in ("config.yaml", "provenance.json")]
+    if isinstance(exc, BioplasticError) and not finished_tasks and not computed:
         shutil.rmtree(partial, ignore_errors=True)
         return
     interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
@@ -110,7 +111,7 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     partial = out.with_name(out.name + ".partial")
     tasks = partial / ".tasks"
     same_config = (partial / "config.yaml").exists() and (partial / "config.yaml").read_text() == dump(config)
-    if same_config and cached_task_count(tasks):
+    if same_config:          # finished tasks, and checkpoints a study keeps inside a task, carry on
         print(f"resuming {partial}: {cached_task_count(tasks)} finished tasks are kept.")
     else:
         shutil.rmtree(partial, ignore_errors=True)

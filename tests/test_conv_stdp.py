@@ -284,3 +284,38 @@ def test_a_class_subset_maps_onto_the_decision_layers_labels_in_order(real_data)
     config = load_config("experiments/conv_stdp_mnist.yaml", ["data.classes=[0,1,2]"])
     with pytest.raises(ConfigError, match="200 maps must divide into the 3 classes"):
         conv_stdp.prepare(config)
+
+
+def test_an_interrupted_seed_resumes_from_its_checkpoints_with_the_same_result(real_data, tmp_path, monkeypatch):
+    """Stopped during decision-layer epoch 2: the rerun skips S1/S2 and epoch 1 and ends where an
+    uninterrupted run ends (same weights and curve: the random order's state is checkpointed too)."""
+    from bioplastic.config import load_config
+    from bioplastic.studies import conv_stdp
+    config = load_config("experiments/conv_stdp_mnist.yaml", [
+        "seeds=[0]", "data.n_train=150", "data.n_test=60", "conv.stdp_images=150",
+        "conv.epochs={s1: 1, s2: 1, s3: 3}", "network.projections.input_to_s1.plasticity.parameters.double_every=50",
+        "network.projections.c1_to_s2.plasticity.parameters.double_every=50"])
+    (tmp_path / "whole").mkdir()
+    whole = conv_stdp.train_seed((config, 0, tmp_path / "whole"))
+    out = tmp_path / "stopped"
+    out.mkdir()
+    real_epoch = DecisionLayer.train_epoch
+    calls = []
+
+    def stop_at_epoch_2(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args, **kwargs)
+    monkeypatch.setattr(DecisionLayer, "train_epoch", stop_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        conv_stdp.train_seed((config, 0, out))
+    assert (out / "checkpoint_features_seed0.npz").exists() and (out / "checkpoint_decision_seed0.npz").exists()
+    monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+    monkeypatch.setattr(conv_stdp, "_features", lambda *a: pytest.fail("S1/S2 trained again"))
+    resumed = conv_stdp.train_seed((config, 0, out))
+    assert resumed["curve"] == whole["curve"] and resumed["curve"]["epoch"] == [1, 2, 3]
+    for name in ("s1", "s2", "s3"):
+        np.testing.assert_array_equal(np.load(out / "weights_seed0.npz")[name],
+                                      np.load(tmp_path / "whole" / "weights_seed0.npz")[name])
+    assert not list(out.glob("checkpoint_*"))                      # removed once the seed is done

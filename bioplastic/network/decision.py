@@ -11,7 +11,7 @@ the same potentials and winners: ``tests/test_conv_stdp.py``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -43,6 +43,13 @@ class DecisionLayer:
         self.weights32 = self.weights.astype(np.float32)
         self.base_rule = self.rule = rule
         self.clamped = False
+
+    def restore(self, weights: np.ndarray, rule: dict, clamped: bool) -> None:
+        """Back to a checkpointed state: weights, the (adapted) rates, whether the first clamp happened."""
+        self.weights = np.array(weights, dtype=np.float64).reshape(self.weights.shape)
+        self.weights32 = self.weights.astype(np.float32)
+        self.rule = replace(self.base_rule, **rule)
+        self.clamped = bool(clamped)
 
     def patches(self, fired: np.ndarray) -> np.ndarray:
         """(n, positions, features) float: the input window of every output position, 1 where it fired."""

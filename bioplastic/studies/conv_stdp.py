@@ -15,8 +15,10 @@ both give the same spikes, winners and kernels.
 """
 from __future__ import annotations
 
+import json
+import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -30,7 +32,7 @@ from bioplastic.network.convnet import INPUT, ConvNetSpec, conv_network_from_con
 from bioplastic.network.convnet import LayerTraining
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP
-from bioplastic.results import write_csv, write_json
+from bioplastic.results import to_jsonable, write_csv, write_json
 from bioplastic.studies.common import load_split
 from bioplastic.sweep import map_tasks
 
@@ -105,75 +107,118 @@ def _train_stdp(config, spec, name, source_steps, weights, order, desc):
 
 
 def train_seed(task) -> dict:
-    """One seed: STDP layers in order, cache, decision-layer epochs with a test after each."""
+    """One seed: STDP layers in order, cache, decision-layer epochs with a test after each.
+
+    Resumable: the trained S1/S2 with the cached decision-layer input, and the decision layer
+    after every epoch, are checkpointed in the run folder; rerunning the same command with the
+    same ``--out`` continues from the last checkpoint (removed when the seed is done).
+    """
     config, seed, out_dir = task
     spec, coding, train, test = prepare(config)
     data = config["data"]
     train_idx = sample_indices(train, int(data["n_train"]), seed)
     test_idx = sample_indices(test, int(data["n_test"]), int(config["evaluation"]["test_seed"]))
-    timings, started = {}, time.perf_counter()
-    steps = {"train": encode_latency_cached(train.images[train_idx], coding, name=f"{data['dataset']}-train"),
-             "test": encode_latency_cached(test.images[test_idx], coding, name=f"{data['dataset']}-test")}
+    checkpoints = {"features": out_dir / f"checkpoint_features_seed{seed}.npz",
+                   "decision": out_dir / f"checkpoint_decision_seed{seed}.npz"}
+    if checkpoints["features"].exists():
+        weights, steps, meta = _load_checkpoint(checkpoints["features"])
+        rng = np.random.default_rng()
+        rng.bit_generator.state = meta["rng"]
+    else:
+        rng = np.random.default_rng([seed, 11])
+        weights, steps, meta = _features(config, spec, coding, train.images[train_idx], test.images[test_idx],
+                                         seed, rng)
+        _save_checkpoint(checkpoints["features"], weights, steps, dict(meta, rng=rng.bit_generator.state))
+    curve = _decision_epochs(config, spec, weights, steps, train.labels[train_idx], test.labels[test_idx],
+                             rng, seed, meta["timings"], out_dir / f"progress_seed{seed}.json", checkpoints["decision"])
+    np.savez_compressed(out_dir / f"weights_seed{seed}.npz", **weights)
+    for path in checkpoints.values():
+        path.unlink(missing_ok=True)
+    return {"seed": seed, "curve": curve, "timings": meta["timings"], "stdp": meta["stdp"],
+            "active_fraction": {split: float((s >= 0).mean()) for split, s in steps.items()}}
+
+
+def _features(config, spec, coding, train_images, test_images, seed, rng):
+    """Encode, train the STDP layers in order, and compute the decision layer's input once per image."""
+    data, timings, stdp = config["data"], {}, {}
+    started = time.perf_counter()
+    steps = {"train": encode_latency_cached(train_images, coding, name=f"{data['dataset']}-train"),
+             "test": encode_latency_cached(test_images, coding, name=f"{data['dataset']}-test")}
     steps = {k: np.asarray(v).reshape(len(v), -1) for k, v in steps.items()}
     timings["encoding_s"] = time.perf_counter() - started
-    weights, rng, source = spec.initial_weights(seed), np.random.default_rng([seed, 11]), INPUT
-    n_stdp = min(int(config["conv"]["stdp_images"] or len(train_idx)), len(train_idx))
-    stdp = {}
+    weights, source = spec.initial_weights(seed), INPUT
+    n_stdp = min(int(config["conv"]["stdp_images"] or len(train_images)), len(train_images))
     for name in [n for n in spec.layers if isinstance(spec.projections[n].rule, KernelSTDP)]:
         upstream = spec.chain(source, spec.projections[name].source)
         if upstream:             # freeze what was learnt so far: its output, once per image, is the input
-            began = time.perf_counter()
-            for split in steps:
-                steps[split] = _forward(config, spec, source, upstream[-1], steps[split], weights,
-                                        f"seed {seed}: {upstream[-1]} ({split})")
-            timings[f"cache_{upstream[-1]}_s"] = time.perf_counter() - began
-            source = upstream[-1]
+            steps, source = _cache(config, spec, source, upstream[-1], steps, weights, seed, timings), upstream[-1]
         began = time.perf_counter()
         order = np.concatenate([rng.permutation(n_stdp) for _ in range(int(config["conv"]["epochs"][name]))])
         training = _train_stdp(config, spec, name, steps["train"], weights, order, f"seed {seed}: STDP {name}")
         timings[f"train_{name}_s"] = time.perf_counter() - began
         stdp[name] = {"images": len(order), "mean_winners": float(np.mean(training.winners))}
-    decision = spec.decision_layer
-    last_input = spec.projections[decision].source
+    last_input = spec.projections[spec.decision_layer].source
+    steps = _cache(config, spec, source, last_input, steps, weights, seed, timings)
+    return weights, steps, {"timings": timings, "stdp": stdp}
+
+
+def _cache(config, spec, source, stop, steps, weights, seed, timings):
     began = time.perf_counter()
-    for split in steps:
-        steps[split] = _forward(config, spec, source, last_input, steps[split], weights,
-                                f"seed {seed}: {last_input} ({split})")
-    timings[f"cache_{last_input}_s"] = time.perf_counter() - began
-    curve = _decision_epochs(config, spec, weights, steps, train.labels[train_idx], test.labels[test_idx],
-                             rng, seed, timings, out_dir / f"progress_seed{seed}.json")
-    np.savez_compressed(out_dir / f"weights_seed{seed}.npz", **weights)
-    return {"seed": seed, "curve": curve, "timings": timings, "stdp": stdp,
-            "active_fraction": {split: float((s >= 0).mean()) for split, s in steps.items()}}
+    out = {split: _forward(config, spec, source, stop, s, weights, f"seed {seed}: {stop} ({split})")
+           for split, s in steps.items()}
+    timings[f"cache_{stop}_s"] = time.perf_counter() - began
+    return out
 
 
-def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings, progress) -> dict:
-    """R-STDP epochs on the cached maps; after each test the curve so far is written to ``progress``
-    (a long run that is stopped still leaves the epochs it finished)."""
+def _save_checkpoint(path, weights: dict, steps: dict, meta: dict, **arrays) -> None:
+    """Atomic: a checkpoint is either complete or absent."""
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(to_jsonable(meta))), **{f"w_{k}": v for k, v in weights.items()},
+             **{f"steps_{k}": v for k, v in steps.items()}, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path):
+    with np.load(path) as saved:
+        weights = {k[2:]: saved[k] for k in saved.files if k.startswith("w_")}
+        steps = {k[6:]: saved[k] for k in saved.files if k.startswith("steps_")}
+        return weights, steps, json.loads(str(saved["meta"]))
+
+
+def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings, progress,
+                     checkpoint) -> dict:
+    """R-STDP epochs on the cached maps; after each epoch the decision layer and the curve so far are
+    checkpointed, and after each test the curve is written to ``progress``."""
     decision = spec.decision_layer
     layer = DecisionLayer(spec, weights[decision], spec.projections[decision].rule)
-    fired = {split: s >= 0 for split, s in steps.items()}
     curve = {"epoch": [], "test_accuracy": [], "test_silence": [], "train_correct": [], "train_silence": []}
+    done, spent = 0, {"train": 0.0, "test": 0.0}
+    if checkpoint.exists():
+        saved, _, meta = _load_checkpoint(checkpoint)
+        layer.restore(saved[decision], meta["rule"], meta["clamped"])
+        rng.bit_generator.state = meta["rng"]
+        done, curve, spent = meta["epoch"], meta["curve"], meta["spent"]
+    fired = {split: s >= 0 for split, s in steps.items()}
     n_epochs, every = int(config["conv"]["epochs"][decision]), int(config["conv"]["test_every"])
-    train_s = test_s = 0.0
-    for epoch in tqdm(range(1, n_epochs + 1), desc=f"seed {seed}: R-STDP {decision}", unit="epoch", leave=False):
+    for epoch in tqdm(range(done + 1, n_epochs + 1), desc=f"seed {seed}: R-STDP {decision}", unit="epoch",
+                      initial=done, total=n_epochs, leave=False):
         began = time.perf_counter()
         stats = layer.train_epoch(fired["train"], train_labels, rng.permutation(len(train_labels)))
-        train_s += time.perf_counter() - began
-        if epoch % every and epoch != n_epochs:
-            continue
-        began = time.perf_counter()
-        predicted = layer.predict(fired["test"])
-        test_s += time.perf_counter() - began
-        curve["epoch"].append(epoch)
-        curve["test_accuracy"].append(100.0 * float(np.mean(predicted == test_labels)))
-        curve["test_silence"].append(100.0 * float(np.mean(predicted < 0)))
-        curve["train_correct"].append(100.0 * stats.correct)
-        curve["train_silence"].append(100.0 * stats.silence)
-        write_json(progress, {"seed": seed, "curve": curve, "timings": {**timings, f"train_{decision}_s": train_s,
-                                                                        "test_s": test_s}})
+        spent["train"] += time.perf_counter() - began
+        if not epoch % every or epoch == n_epochs:
+            began = time.perf_counter()
+            predicted = layer.predict(fired["test"])
+            spent["test"] += time.perf_counter() - began
+            for key, value in (("epoch", epoch), ("test_accuracy", 100.0 * float(np.mean(predicted == test_labels))),
+                               ("test_silence", 100.0 * float(np.mean(predicted < 0))),
+                               ("train_correct", 100.0 * stats.correct), ("train_silence", 100.0 * stats.silence)):
+                curve[key].append(value)
+            write_json(progress, {"seed": seed, "curve": curve, "timings": {**timings, **spent}})
+        _save_checkpoint(checkpoint, {decision: layer.weights}, {},
+                         {"epoch": epoch, "curve": curve, "spent": spent, "rule": asdict(layer.rule),
+                          "clamped": layer.clamped, "rng": rng.bit_generator.state})
     weights[decision] = layer.weights.reshape(weights[decision].shape)
-    timings[f"train_{decision}_s"], timings["test_s"] = train_s, test_s
+    timings[f"train_{decision}_s"], timings["test_s"] = spent["train"], spent["test"]
     return curve
 
 
