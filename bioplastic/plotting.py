@@ -41,11 +41,17 @@ def learning_curves(metrics: dict, path: Path, title: str = "") -> None:
             ax.plot(x, v["all_class_sets_accuracy_mean"], color=color, linestyle="--", linewidth=1.2,
                     label=f"{name.replace('_', ' ')}: mean of {len(v['class_sets'])} class sets")
     n_classes = len(next(iter(metrics["variants"].values()))["class_sets"][0]["classes"])
-    ax.axhline(100 / n_classes, color="grey", linestyle=":", linewidth=1, label="chance")
-    ax.set_xlabel("training images")
+    _save_accuracy_figure(fig, ax, path, chance=100 / n_classes, xlabel="training images",
+                          title=title or "Test accuracy during learning")
+
+
+def _save_accuracy_figure(fig, ax, path: Path, *, chance: float, xlabel: str, title: str) -> None:
+    """The common frame of accuracy curves: chance line, 0-100 %, legend, saved."""
+    ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title or "Test accuracy during learning", fontsize=11)
+    ax.set_title(title, fontsize=11)
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     _style(ax)
     fig.tight_layout()
@@ -62,15 +68,8 @@ def decision_epochs(metrics: dict, path: Path, title: str = "") -> None:
     ax.plot(x, mean, color=PALETTE[0], linewidth=2, marker="o", markersize=3,
             label=f"mean of {len(metrics['seeds'])} seed(s)")
     ax.fill_between(x, mean - std, mean + std, color=PALETTE[0], alpha=0.15, linewidth=0)
-    ax.axhline(10, color="grey", linestyle=":", linewidth=1, label="chance")
-    ax.set_xlabel("decision-layer (R-STDP) epochs")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title or "Test accuracy over decision-layer epochs", fontsize=11)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
-    _style(ax)
-    fig.tight_layout()
-    fig.savefig(path)
+    _save_accuracy_figure(fig, ax, path, chance=100 / metrics["n_classes"], xlabel="decision-layer epochs",
+                          title=title or "Test accuracy over decision-layer epochs")
 
 
 def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = None, title: str = "",

@@ -28,8 +28,7 @@ from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.encoding import LatencyCoding, encode_latency_cached
 from bioplastic.errors import ConfigError
 from bioplastic.network import convfast
-from bioplastic.network.convnet import INPUT, ConvNetSpec, conv_network_from_config
-from bioplastic.network.convnet import LayerTraining
+from bioplastic.network.convnet import INPUT, LayerTraining, conv_network_from_config
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP
 from bioplastic.results import to_jsonable, write_csv, write_json
@@ -234,6 +233,7 @@ def summarize(results: list[dict], config: dict) -> dict:
             "stdp": {str(r["seed"]): r["stdp"] for r in results},
             "active_fraction": {str(r["seed"]): r["active_fraction"] for r in results},
             "n_train": int(config["data"]["n_train"]), "n_test": int(config["data"]["n_test"]),
+            "n_classes": len(config["data"]["classes"]),
             "engine": config["conv"]["engine"]}
 
 
