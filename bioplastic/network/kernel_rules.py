@@ -166,12 +166,13 @@ def pre_before_post(input_first: np.ndarray, winners: np.ndarray, winner_first: 
     return windows <= np.asarray(winner_first, dtype=np.float64)[:, None, None, None]
 
 
-def apply_update(weights: np.ndarray, maps: np.ndarray, rate: np.ndarray, *, w_min: float, w_max: float,
+def apply_update(weights: np.ndarray, index: np.ndarray, rate: np.ndarray, *, w_min: float, w_max: float,
                  stabilizer: bool) -> None:
-    """In place: kernel ``maps[n]`` += its rate array (× (w − w_min)(w_max − w) with the stabiliser), clamped."""
-    kernels = weights[maps]
+    """In place: ``weights[index]`` (kernels of maps, or single synapses) += rate (× (w − w_min)(w_max − w)
+    with the stabiliser), clamped."""
+    kernels = weights[index]
     delta = rate * (kernels - w_min) * (w_max - kernels) if stabilizer else rate
-    weights[maps] = np.clip(kernels + delta, w_min, w_max)
+    weights[index] = np.clip(kernels + delta, w_min, w_max)
 
 
 def stdp_step(rule: KernelSTDP, weights: np.ndarray, image_number: int, input_first: np.ndarray,
@@ -201,6 +202,4 @@ def local_stdp_step(rule: KernelSTDP, weights: np.ndarray, image_number: int, so
     syn = np.flatnonzero(learns)
     t_post = np.array([first_of[j] for j in synapse_post[syn]])
     rate = np.where(source_first[synapse_pre[syn]] <= t_post, a_plus, a_minus)
-    w = weights[syn]
-    delta = rate * (w - rule.w_min) * (rule.w_max - w) if rule.stabilizer else rate
-    weights[syn] = np.clip(w + delta, rule.w_min, rule.w_max)
+    apply_update(weights, syn, rate, w_min=rule.w_min, w_max=rule.w_max, stabilizer=rule.stabilizer)
