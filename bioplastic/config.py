@@ -17,7 +17,7 @@ import yaml
 from bioplastic.errors import ConfigError
 
 FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels",
-             "templates", "grid", "zip", "sample", "epochs"}
+             "templates", "grid", "zip", "sample", "epochs", "ranges"}
 
 NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
                    "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
@@ -140,7 +140,7 @@ def deep_merge(base: dict, override: dict, *, path: str = "", strict: bool = Tru
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"unknown config key {where!r}.{hint} Valid keys here: "
                               f"{', '.join(sorted(map(str, base))) or '(none)'}.")
-        if key in FREE_FORM or key in ("variants", "quick"):
+        if (key in FREE_FORM and not isinstance(base.get(key), (int, float))) or key in ("variants", "quick"):
             out[key] = {**(out.get(key) or {}), **(value or {})}
         elif isinstance(base.get(key), dict) and isinstance(value, dict):
             out[key] = deep_merge(base[key], value, path=where, strict=strict)

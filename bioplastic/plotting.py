@@ -2,6 +2,7 @@
 learned weights as images, and multi-panel study summaries. Matplotlib, Agg backend."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,40 @@ def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
         _style(ax)
     axes.flat[0].set_ylabel("test accuracy (%)")
     axes.flat[0].legend(frameon=False, fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def task2_panels(metrics: dict, path: Path, title: str = "") -> None:
+    """The reference's four-panel figure: digit (task 1, dashed) and letter (task 2, solid)
+    test accuracy over task-2 epochs, mean ± std over seeds; (a) no protection, (b) lateral
+    inhibition radii, (c) freezing, rehearsal and joint training, (d) Langevin ranges."""
+    table = metrics["task2"]
+    radii = [name for name in table if re.fullmatch(r"r\d+(_\d+)*", name)]
+    groups = {"(a) no protection": radii[:1], "(b) lateral inhibition": radii[1:],
+              "(c) freezing, rehearsal, joint": [n for n in ("freeze", "rehearsal", "joint") if n in table],
+              "(d) Langevin ranges": [n for n in table if n.startswith("langevin")]}
+    groups = {k: v for k, v in groups.items() if v}
+    fig, axes = new_figure(1, len(groups), figsize=(3.9 * len(groups), 3.8), dpi=130, sharey=True, squeeze=False)
+    x = np.asarray(metrics["epochs"])
+    for ax, (panel, names) in zip(axes.flat, groups.items()):
+        for k, name in enumerate(names):
+            color = PALETTE[k % len(PALETTE)]
+            for key, style in (("letters_curve", "-"), ("digits_curve", "--")):
+                mean, std = np.asarray(table[name][key]["mean"]), np.asarray(table[name][key]["std"])
+                ax.plot(x, mean, color=color, linestyle=style, linewidth=1.8,
+                        label=f"{name.replace('_', ' ')} {'letters' if key[0] == 'l' else 'digits'}")
+                ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.12, linewidth=0)
+            ax.plot([0], [table[name]["task1_digits"][0]], marker="*", markersize=9, color=color, linestyle="none")
+        ax.axhline(100 / 10, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("task-2 epochs (star: digits after task 1)")
+        ax.set_ylim(0, 100)
+        ax.legend(frameon=False, fontsize=6.5, loc="best")
+        _style(ax)
+    axes.flat[0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
 

@@ -52,3 +52,36 @@ def quantile_bounds(trajectory: np.ndarray, low: float, high: float) -> tuple[np
     if len(trajectory) < 2:
         raise ConfigError("the Langevin phase recorded fewer than 2 samples; lengthen it or record more often.")
     return np.quantile(trajectory, low, axis=0), np.quantile(trajectory, high, axis=0)
+
+
+def freeze_above_quantile(weights: np.ndarray, fraction: float) -> np.ndarray:
+    """``plastic`` mask (1 learns, 0 frozen): the weights strictly above the ``1 - fraction``
+    quantile of all of them are frozen, as the reference freezes its decision layer
+    (``w > np.percentile(w, 90)``). Ties at the quantile stay plastic, so weights piled up at
+    an upper clamp can make the frozen share smaller than ``fraction``: report it."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"freeze fraction must be in (0, 1), got {fraction}.")
+    w = np.asarray(weights)
+    return (w <= np.percentile(w, 100.0 * (1.0 - fraction))).astype(np.float64)
+
+
+def hyndman_fan_quantiles(samples: np.ndarray, probabilities, alpha: float = 0.4, beta: float = 0.4,
+                          block: int = 65536) -> np.ndarray:
+    """Quantiles along axis 0 of ``samples`` (time, weights) with plotting positions
+    (alpha, beta) (Hyndman & Fan 1996; alpha = beta = 0.4 is ``scipy.stats.mstats.mquantiles``'
+    default, which the reference used); computed in column blocks to bound the memory.
+    Returns (len(probabilities), weights) float64."""
+    x = np.asarray(samples)
+    n = len(x)
+    if n < 2:
+        raise ConfigError("the Langevin phase recorded fewer than 2 snapshots; lengthen it or record more often.")
+    p = np.asarray(probabilities, dtype=np.float64)
+    position = np.clip(n * p + alpha + p * (1.0 - alpha - beta), 1.0, float(n))   # 1-based
+    low = np.floor(position).astype(int)
+    frac = position - low
+    high = np.minimum(low + 1, n)
+    out = np.empty((len(p), x.shape[1]))
+    for start in range(0, x.shape[1], block):
+        part = np.sort(x[:, start:start + block], axis=0).astype(np.float64)
+        out[:, start:start + block] = ((1.0 - frac)[:, None] * part[low - 1] + frac[:, None] * part[high - 1])
+    return out

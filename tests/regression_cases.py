@@ -36,14 +36,14 @@ CASES = {
     "pruning": ("use_it_or_lose_it.yaml", "tau_15s",
                 SMALL + ["seeds=[0]", "data.n_train=40", "network.layers.exc.n_per_class=2", "pruning_study.n_probe=10"]),
     # Forgetting, single layer: teacher, freeze masks and Langevin ranges together.
-    "forgetting_single": ("forgetting_mnist_emnist.yaml", "langevin_d10_d90",
+    "forgetting_single": ("forgetting_dense_class_incremental.yaml", "langevin_d10_d90",
                           SMALL + ["seeds=[0]", "network.layers.exc.n_per_class=2", "forgetting.task1.n_train=20",
                                    "forgetting.task1.n_test=20", "forgetting.task2.n_train=26",
                                    "forgetting.task2.n_test=26", "forgetting.eval_every=13",
                                    "forgetting.langevin.n_images=10", "forgetting.langevin.record_every=2",
                                    "forgetting.freeze.fraction=0.2"]),
     # Forgetting, two layers (hidden radius 3, segments radius 1), freeze in both layers.
-    "forgetting_two_layer": ("forgetting_mnist_emnist.yaml", "two_layer_r3_r1",
+    "forgetting_two_layer": ("forgetting_dense_class_incremental.yaml", "two_layer_r3_r1",
                              SMALL + ["seeds=[0]", "network.layers.exc.n_per_class=2", "network.layers.hidden.size=16",
                                       "forgetting.task1.n_train=20", "forgetting.task1.n_test=20",
                                       "forgetting.task2.n_train=26", "forgetting.task2.n_test=26",

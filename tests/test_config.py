@@ -83,7 +83,7 @@ def test_missing_config_file():
 
 
 # --- networks of named layers and projections ---------------------------------------------------
-FORGETTING = REPO / "experiments" / "forgetting_mnist_emnist.yaml"
+FORGETTING = REPO / "experiments" / "forgetting_dense_class_incremental.yaml"
 
 
 @pytest.mark.parametrize("old, new", [

@@ -41,7 +41,7 @@ def synthetic_tasks(tmp_path, monkeypatch):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
-    config = yaml.safe_load((REPO / "experiments" / "forgetting_mnist_emnist.yaml").read_text())
+    config = yaml.safe_load((REPO / "experiments" / "forgetting_dense_class_incremental.yaml").read_text())
     config["variants"] = {k: config["variants"][k] for k in ("global_inhibition", "freeze_50_global",
                                                              "langevin_q1_q3", "two_layer_global_global")}
     config["variants"]["two_layer_global_global"].update({          # small, but the real path

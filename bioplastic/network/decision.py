@@ -43,6 +43,10 @@ class DecisionLayer:
         self.weights32 = self.weights.astype(np.float32)
         self.base_rule = self.rule = rule
         self.clamped = False
+        # Forgetting protections (bioplastic.protections): a 0/1 mask of the weights that may
+        # learn, and per-weight bounds each weight stays in; both (maps, features) or None.
+        self.plastic: np.ndarray | None = None
+        self.bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     def restore(self, weights: np.ndarray, rule: dict, clamped: bool) -> None:
         """Back to a checkpointed state: weights, the (adapted) rates, whether the first clamp happened."""
@@ -102,18 +106,44 @@ class DecisionLayer:
             self._update(winner, rate)
         return decided
 
+    def protect(self, plastic: np.ndarray | None = None,
+                bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Freeze the weights where ``plastic`` is 0 and/or keep each weight within its own
+        ``bounds`` (low, high); the weights are moved into their bounds now."""
+        shape = self.weights.shape
+        if plastic is not None:
+            self.plastic = np.asarray(plastic, dtype=np.float64).reshape(shape)
+        if bounds is not None:
+            low, high = (np.asarray(b, dtype=np.float64).reshape(shape) for b in bounds)
+            if np.any(low > high):
+                raise ValueError("per-weight bounds: some low bound exceeds its high bound.")
+            self.bounds = (low, high)
+            np.clip(self.weights, low, high, out=self.weights)
+            self.weights32[:] = self.weights
+
     def _update(self, kernel: int, rate: np.ndarray) -> None:
         rule = self.rule
         if not self.clamped:                  # the reference clamps the whole tensor at each update
             np.clip(self.weights, rule.w_min, rule.w_max, out=self.weights)
             self.weights32[:] = self.weights
             self.clamped = True
+        if self.plastic is not None:
+            rate = rate * self.plastic[kernel]
         apply_update(self.weights, np.array([kernel]), rate[None], w_min=rule.w_min, w_max=rule.w_max,
                      stabilizer=rule.stabilizer)
+        if self.bounds is not None:
+            np.clip(self.weights[kernel], self.bounds[0][kernel], self.bounds[1][kernel], out=self.weights[kernel])
         self.weights32[kernel] = self.weights[kernel]
 
-    def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256) -> EpochStats:
-        """One pass over ``order``; rates adapt after every ``rule.adapt_every`` images (MozafariDeep)."""
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace every weight (e.g. after adding noise), keeping the float32 copy in step."""
+        self.weights[:] = weights.reshape(self.weights.shape)
+        self.weights32[:] = self.weights
+
+    def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256,
+                    after_image=None) -> EpochStats:
+        """One pass over ``order``; rates adapt after every ``rule.adapt_every`` images (MozafariDeep).
+        ``after_image(decided)`` is called after each image's update (e.g. Langevin noise)."""
         counts = np.zeros(3)                              # correct, wrong, silence in the current batch
         totals = np.zeros(3)
         every = self.base_rule.adapt_every
@@ -122,6 +152,8 @@ class DecisionLayer:
             patches = self.patches(fired[idx])
             for patch, label in zip(patches, labels[idx]):
                 decided = self.learn(patch, int(label))
+                if after_image is not None:
+                    after_image(decided)
                 outcome = 2 if decided == SILENCE else (0 if decided == label else 1)
                 counts[outcome] += 1
                 if every and counts.sum() == every:

@@ -15,6 +15,7 @@ STUDIES = {
     "forgetting": "bioplastic.studies.forgetting",
     "unsupervised": "bioplastic.studies.unsupervised",
     "conv_stdp": "bioplastic.studies.conv_stdp",
+    "forgetting_conv": "bioplastic.studies.forgetting_conv",
 }
 
 

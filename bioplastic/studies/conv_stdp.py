@@ -92,17 +92,15 @@ def _forward(config, spec, start, stop, steps, weights, desc):
         return ChainSimulation(spec, start, stop, weights).run(steps, progress=bar.update)
 
 
-def _train_stdp(config, spec, name, source_steps, weights, order, desc):
-    training = LayerTraining(name, weights[name])
+def _train_stdp(config, spec, training, weights, source_steps, order, desc):
     with _bar(len(order), desc) as bar:
         if config["conv"]["engine"] == "vectorized":
-            convfast.train_layer(spec, name, source_steps[order], training, progress=bar.update)
+            convfast.train_layer(spec, training.layer, source_steps[order], training, progress=bar.update)
         else:
             from bioplastic.network.convsim import ChainSimulation
-            sim = ChainSimulation(spec, spec.projections[name].source, name, weights)
+            sim = ChainSimulation(spec, spec.projections[training.layer].source, training.layer, weights)
             sim.training = training
             sim.run(source_steps[order], progress=bar.update)
-    return training
 
 
 def train_seed(task) -> dict:
@@ -139,33 +137,56 @@ def train_seed(task) -> dict:
 
 def _features(config, spec, coding, train_images, test_images, seed, rng):
     """Encode, train the STDP layers in order, and compute the decision layer's input once per image."""
-    data, timings, stdp = config["data"], {}, {}
+    timings = {}
+    steps = encoded(config["data"]["dataset"], {"train": train_images, "test": test_images}, coding, timings)
+    weights = spec.initial_weights(seed)
+    steps, stdp = train_feature_layers(config, spec, steps, weights, rng, seed, dict(config["conv"]["epochs"]),
+                                       config["conv"]["stdp_images"], timings)
+    return weights, steps, {"timings": timings, "stdp": stdp}
+
+
+def encoded(dataset: str, images: dict, coding: LatencyCoding, timings: dict) -> dict:
+    """split -> (images, flattened first-spike steps) of the latency code, cached per dataset and parameters."""
     started = time.perf_counter()
-    steps = {"train": encode_latency_cached(train_images, coding, name=f"{data['dataset']}-train"),
-             "test": encode_latency_cached(test_images, coding, name=f"{data['dataset']}-test")}
-    steps = {k: np.asarray(v).reshape(len(v), -1) for k, v in steps.items()}
-    timings["encoding_s"] = time.perf_counter() - started
-    weights, source = spec.initial_weights(seed), INPUT
-    n_stdp = min(int(config["conv"]["stdp_images"] or len(train_images)), len(train_images))
+    steps = {split: np.asarray(encode_latency_cached(x, coding, name=f"{dataset}-{split}")).reshape(len(x), -1)
+             for split, x in images.items()}
+    timings["encoding_s"] = timings.get("encoding_s", 0.0) + time.perf_counter() - started
+    return steps
+
+
+def train_feature_layers(config, spec, steps, weights, rng, seed, epochs: dict, stdp_images, timings,
+                         seen: dict | None = None, tag: str = "") -> tuple[dict, dict]:
+    """Train every STDP layer in order on the first ``stdp_images`` of ``steps["train"]`` (None: all),
+    ``epochs[layer]`` passes each, the layers upstream frozen; returns the decision layer's input
+    steps for every split and, per layer, the images it trained on and its mean winners.
+
+    ``weights`` are changed in place. ``seen[layer]``: images the layer already trained on,
+    so that its rate schedule continues from there (a second task); updated in place.
+    """
+    seen = {} if seen is None else seen
+    stdp, source = {}, INPUT
+    n_train = len(steps["train"])
+    n_stdp = min(int(stdp_images or n_train), n_train)
     for name in [n for n in spec.layers if isinstance(spec.projections[n].rule, KernelSTDP)]:
         upstream = spec.chain(source, spec.projections[name].source)
         if upstream:             # freeze what was learnt so far: its output, once per image, is the input
             steps, source = _cache(config, spec, source, upstream[-1], steps, weights, seed, timings), upstream[-1]
         began = time.perf_counter()
-        order = np.concatenate([rng.permutation(n_stdp) for _ in range(int(config["conv"]["epochs"][name]))])
-        training = _train_stdp(config, spec, name, steps["train"], weights, order, f"seed {seed}: STDP {name}")
-        timings[f"train_{name}_s"] = time.perf_counter() - began
+        order = np.concatenate([rng.permutation(n_stdp) for _ in range(int(epochs[name]))])
+        training = LayerTraining(name, weights[name], images_seen=int(seen.get(name, 0)))
+        _train_stdp(config, spec, training, weights, steps["train"], order, f"seed {seed}{tag}: STDP {name}")
+        seen[name] = training.images_seen
+        timings[f"train_{name}_s"] = timings.get(f"train_{name}_s", 0.0) + time.perf_counter() - began
         stdp[name] = {"images": len(order), "mean_winners": float(np.mean(training.winners))}
     last_input = spec.projections[spec.decision_layer].source
-    steps = _cache(config, spec, source, last_input, steps, weights, seed, timings)
-    return weights, steps, {"timings": timings, "stdp": stdp}
+    return _cache(config, spec, source, last_input, steps, weights, seed, timings), stdp
 
 
 def _cache(config, spec, source, stop, steps, weights, seed, timings):
     began = time.perf_counter()
     out = {split: _forward(config, spec, source, stop, s, weights, f"seed {seed}: {stop} ({split})")
            for split, s in steps.items()}
-    timings[f"cache_{stop}_s"] = time.perf_counter() - began
+    timings[f"cache_{stop}_s"] = timings.get(f"cache_{stop}_s", 0.0) + time.perf_counter() - began
     return out
 
 

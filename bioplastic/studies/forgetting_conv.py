@@ -1,0 +1,558 @@
+"""Catastrophic forgetting in the convolutional STDP network, as the reference ran it.
+
+Antonov, Sviatov & Sukhov (2022) and the dissertation trained the network of Mozafari et al.
+(2019) (``conv_stdp``) on MNIST digits (task 1), then on ten EMNIST letters mapped onto the
+digits' ten labels and the *same* decision maps (task 2: letter k <-> label k), and measured
+how much of task 1 survives. Protections: lateral-inhibition radii r of the STDP layers'
+k-winners-take-all, freezing the largest decision weights, per-weight Langevin ranges,
+rehearsal of a few digits, and joint training as the upper reference.
+
+The computation is split in three stages of independent Dask tasks (every finished task is
+kept in the run folder, so an interrupted run resumes with what is left):
+
+1. **task 1** per (seed, radii): STDP layers on the digits, their output cached once per
+   image, R-STDP decision epochs tested after each; the state carried into task 2 is the
+   epoch with the best digit test accuracy (``forgetting.task1_state: best``, as the
+   reference's notebooks did) or the last one.
+2. **task-2 features** per (seed, radii, training set): the STDP layers continue on the
+   task-2 training set (letters; letters + a fraction of the digits for rehearsal; letters
+   + all digits for joint training) at the rates they had reached; the decision layer's
+   input is cached for that set and for the letter and digit test images.
+3. **task-2 decision** per (seed, variant): the R-STDP rates reset (adaptive_int of task 2),
+   the decision layer trained on the task-2 set, letters and digits tested after every
+   epoch. Variants: no protection at each radius pair; freezing, Langevin ranges,
+   rehearsal and joint training at ``forgetting.protected_radii``.
+
+Data: task 1 is a balanced sample of ``data.n_train`` / ``data.n_test`` images, task 2 of
+``task2.n_train`` / ``task2.n_test`` (2,400 / 400 per class in the reference). EMNIST
+*letters* merges upper and lower case (the reference used capitals only); its test images
+are the official split when present, else a stratified seeded hold-out of the training
+split (``data.holdout_per_class``), as the run's provenance says.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import zlib
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bioplastic import plotting
+from bioplastic.data import sample_indices
+from bioplastic.errors import ConfigError
+from bioplastic.network.decision import SILENCE, DecisionLayer
+from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP
+from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
+from bioplastic.results import write_csv, write_json
+from bioplastic.studies import conv_stdp
+from bioplastic.sweep import map_tasks
+
+PROTECTIONS = ("freeze", "langevin", "rehearsal", "joint")
+
+EXTRA_DEFAULTS = {
+    "conv": conv_stdp.EXTRA_DEFAULTS["conv"],
+    # Task 2: its data (the `data` section is task 1) and its epochs per learning layer.
+    "task2": {"dataset": "emnist_letters", "classes": ["a", "b", "d", "e", "g", "h", "n", "q", "r", "s"],
+              "n_train": 24000, "n_test": 4000, "epochs": {}},
+    "forgetting": {
+        "radii": [[0, 0], [3, 1], [5, 1], [5, 2]],  # inhibition radius of each STDP layer, in network order
+        "protected_radii": [3, 1],                  # the task 1 that the protections start from
+        "protections": list(PROTECTIONS),
+        "task1_state": "best",                      # best | last: the decision layer carried into task 2
+        "task2_adaptive_int": 0.5,                  # R-STDP rate adaptation strength in task 2
+        "adapt_once_per_epoch": True,               # the notebooks adapt R-STDP rates once per epoch
+        "freeze_fraction": 0.1,                     # freeze weights above the (1 - f) quantile
+        "rehearsal_fraction": 0.1,                  # of each digit class's task-1 training images
+        # Langevin: continue task-1 R-STDP on the digits with N(0, sigma) added to every weight
+        # after each update; a snapshot every `snapshot_every` images; each range bounds every
+        # weight during task 2 between two quantiles of its snapshots.
+        "langevin": {"sigma": 4.0e-4, "epochs": 1, "snapshot_every": 100, "adaptive_int": 0.5,
+                     "ranges": {"q1_q3": [0.25, 0.75], "d10_d90": [0.1, 0.9]}},
+    },
+}
+
+# The dissertation's table (notebook values in the reference's brackets are in the README).
+REFERENCE = {"r0_0": (90.8, 78.4, 48.1), "r3_1": (93.6, 87.3, 73.3), "r5_1": (94.8, 86.5, 72.2),
+             "r5_2": (94.8, 88.9, 78.6), "langevin_q1_q3": (None, 66.3, 78.7),
+             "langevin_d10_d90": (None, 78.3, 82.2)}
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def _radii_name(radii) -> str:
+    return "r" + "_".join(str(int(r)) for r in radii)
+
+
+def _task_config(config: dict, task: int) -> dict:
+    """The conv_stdp config of one task: its data and its epochs."""
+    out = copy.deepcopy(config)
+    if task == 2:
+        section = config["task2"]
+        out["data"] = {**config["data"], **{k: v for k, v in section.items() if k != "epochs"}}
+        out["conv"]["epochs"] = dict(section["epochs"])
+    return out
+
+
+def _with_radii(config: dict, radii) -> dict:
+    out = copy.deepcopy(config)
+    for name, radius in zip(_stdp_layers(config), radii):
+        out["network"]["layers"][name].setdefault("competition", {})
+        out["network"]["layers"][name]["competition"] = {**(out["network"]["layers"][name]["competition"] or {}),
+                                                         "radius": int(radius)}
+    return out
+
+
+def _stdp_layers(config: dict) -> list[str]:
+    """The layers that learn with STDP, in network order (the order of ``forgetting.radii``)."""
+    targets = {proj["target"] for proj in config["network"]["projections"].values()
+               if (proj or {}).get("plasticity") and proj["plasticity"].get("rule") == KernelSTDP.name}
+    return [name for name in config["network"]["layers"] if name in targets]
+
+
+def _is_count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _check_forgetting(config: dict) -> dict:
+    f = config["forgetting"]
+    layers = _stdp_layers(config)
+    radii = f["radii"]
+    if (not isinstance(radii, list) or not radii
+            or not all(isinstance(r, list) and len(r) == len(layers) and all(map(_is_count, r)) for r in radii)):
+        raise ConfigError(f"forgetting.radii must be a list of [{', '.join(layers)}] radius lists (integers >= 0), "
+                          f"e.g. [[0, 0], [3, 1]]; got {radii!r}.")
+    epochs2 = config["task2"]["epochs"]
+    if sorted(epochs2) != sorted(config["conv"]["epochs"]):
+        raise ConfigError(f"task2.epochs must give the task-2 epochs of the same layers as conv.epochs "
+                          f"({', '.join(config['conv']['epochs'])}), got {epochs2!r}.")
+    unknown = sorted(set(f["protections"]) - set(PROTECTIONS))
+    if unknown or not isinstance(f["protections"], list):
+        raise ConfigError(f"forgetting.protections: unknown {unknown or f['protections']!r}; "
+                          f"choose from {', '.join(PROTECTIONS)}.")
+    if f["protections"] and f["protected_radii"] not in radii:
+        raise ConfigError(f"forgetting.protected_radii {f['protected_radii']!r} must be one of forgetting.radii "
+                          f"{radii!r} (the protections start from that task 1).")
+    if f["task1_state"] not in ("best", "last"):
+        raise ConfigError(f"forgetting.task1_state must be 'best' or 'last', got {f['task1_state']!r}.")
+    for key, low, high in (("freeze_fraction", 0, 1), ("rehearsal_fraction", 0, 1), ("task2_adaptive_int", 0, 10)):
+        value = f[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+            raise ConfigError(f"forgetting.{key} must be a number in ({low}, {high}], got {value!r}.")
+    lang = f["langevin"]
+    if not (isinstance(lang["sigma"], (int, float)) and lang["sigma"] >= 0 and _is_count(lang["epochs"])
+            and lang["epochs"] >= 1 and _is_count(lang["snapshot_every"]) and lang["snapshot_every"] >= 1):
+        raise ConfigError(f"forgetting.langevin needs sigma >= 0, epochs >= 1 and snapshot_every >= 1; got {lang!r}.")
+    for name, pair in lang["ranges"].items():
+        if not (isinstance(pair, list) and len(pair) == 2 and 0 <= pair[0] < pair[1] <= 1):
+            raise ConfigError(f"forgetting.langevin.ranges.{name} must be [low, high] quantiles with "
+                              f"0 <= low < high <= 1, got {pair!r}.")
+    return f
+
+
+def prepare(config: dict):
+    """Both tasks checked and loaded, and every radius pair's network built, before computation."""
+    f = _check_forgetting(config)
+    first = conv_stdp.prepare(_task_config(config, 1))
+    second = conv_stdp.prepare(_task_config(config, 2))
+    for radii in f["radii"]:
+        conv_stdp.prepare(_with_radii(_task_config(config, 1), radii))
+    for task, (spec, _, train, _) in ((1, first), (2, second)):
+        if len(train.class_names) != spec.n_classes:
+            raise ConfigError(f"task {task} has {len(train.class_names)} classes; both tasks need the same number "
+                              "(they share the decision layer's class maps).")
+    if len(config["data"]["classes"]) != len(config["task2"]["classes"]):
+        raise ConfigError(f"data.classes ({len(config['data']['classes'])}) and task2.classes "
+                          f"({len(config['task2']['classes'])}) must have the same length: letter k is taught "
+                          "on digit k's decision maps.")
+    return first, second
+
+
+def _variants(f: dict) -> list[tuple[str, list]]:
+    """(variant, radii) of task 2: no protection at every radius pair, then each protection."""
+    out = [(_radii_name(r), r) for r in f["radii"]]
+    return out + [(p, f["protected_radii"]) for p in f["protections"]]
+
+
+def _training_set(variant: str) -> str:
+    return variant if variant in ("rehearsal", "joint") else "letters"
+
+
+# --- stage files ----------------------------------------------------------------------------
+
+
+def _unit_path(out_dir: Path, kind: str, seed: int, radii, extra: str = "") -> Path:
+    return Path(out_dir) / "units" / f"{kind}_seed{seed}_{_radii_name(radii)}{extra}.npz"
+
+
+def _save(path: Path, meta: dict, **arrays) -> None:
+    """Atomic: a stage file is complete or absent. Binary maps are bit-packed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    packed = {k: (np.packbits(v, axis=-1) if v.dtype == bool else v) for k, v in arrays.items()}
+    shapes = {k: v.shape[-1] for k, v in arrays.items() if v.dtype == bool}
+    np.savez(tmp, meta=np.array(json.dumps({**meta, "bits": shapes})), **packed)
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> tuple[dict, dict]:
+    with np.load(path) as saved:
+        meta = json.loads(str(saved["meta"]))
+        arrays = {k: (np.unpackbits(saved[k], axis=-1, count=meta["bits"][k]).astype(bool)
+                      if k in meta["bits"] else saved[k]) for k in saved.files if k != "meta"}
+    return meta, arrays
+
+
+# --- the decision layer ---------------------------------------------------------------------
+
+
+def _decision_rule(spec, n_train: int, f: dict, adaptive_int: float | None = None):
+    rule = spec.projections[spec.decision_layer].rule
+    changes = {"adapt_every": n_train} if f["adapt_once_per_epoch"] and hasattr(rule, "adapt_every") else {}
+    if adaptive_int is not None and hasattr(rule, "adaptive_int"):
+        changes["adaptive_int"] = float(adaptive_int)
+    return replace(rule, **changes)
+
+
+def _accuracy(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    predicted = layer.predict(fired)
+    return 100.0 * float(np.mean(predicted == labels)), 100.0 * float(np.mean(predicted == SILENCE))
+
+
+def train_decision(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray, tests: dict, n_epochs: int,
+                   rng: np.random.Generator, desc: str, keep_best: str | None = None, test_first: bool = False):
+    """``n_epochs`` epochs on (fired, labels); every test set of ``tests`` (name -> (fired, labels))
+    after each epoch (and as epoch 0 before the first with ``test_first``). Returns the curve and,
+    with ``keep_best``, the state at the epoch with the best accuracy on that test set."""
+    curve = {"epoch": [], "train_correct": []}
+    for name in tests:
+        curve[name], curve[f"{name}_silence"] = [], []
+    best = (-1.0, None)
+    for epoch in tqdm(range(0 if test_first else 1, n_epochs + 1), desc=desc, unit="epoch", leave=False):
+        stats = layer.train_epoch(fired, labels, rng.permutation(len(labels))) if epoch else None
+        curve["epoch"].append(epoch)
+        curve["train_correct"].append(100.0 * stats.correct if stats else None)
+        for name, (test_fired, test_labels) in tests.items():
+            accuracy, silence = _accuracy(layer, test_fired, test_labels)
+            curve[name].append(accuracy)
+            curve[f"{name}_silence"].append(silence)
+        if keep_best and curve[keep_best][-1] > best[0]:
+            best = (curve[keep_best][-1], {"epoch": epoch, "weights": layer.weights.copy(), "rule": asdict(layer.rule)})
+    return curve, best[1]
+
+
+# --- stage 1: task 1 ------------------------------------------------------------------------
+
+
+def _samples(config: dict, train, test, seed: int):
+    data = config["data"]
+    return (sample_indices(train, int(data["n_train"]), seed),
+            sample_indices(test, int(data["n_test"]), int(config["evaluation"]["test_seed"])))
+
+
+def task1(task) -> dict:
+    """STDP layers and decision layer on the digits, for one seed and one radius pair."""
+    config, seed, radii, out_dir = task
+    path = _unit_path(out_dir, "task1", seed, radii)
+    cfg = _with_radii(_task_config(config, 1), radii)
+    spec, coding, train, test = conv_stdp.prepare(cfg)
+    train_idx, test_idx = _samples(cfg, train, test, seed)
+    timings, seen = {}, {}
+    rng = np.random.default_rng([seed, 11, *radii])
+    steps = conv_stdp.encoded(cfg["data"]["dataset"], {"train": train.images[train_idx],
+                                                       "test": test.images[test_idx]}, coding, timings)
+    weights = spec.initial_weights(seed)
+    tag = f" {_radii_name(radii)}"
+    steps, stdp = conv_stdp.train_feature_layers(cfg, spec, steps, weights, rng, seed, cfg["conv"]["epochs"],
+                                                 cfg["conv"]["stdp_images"], timings, seen, tag=tag)
+    fired = {split: s >= 0 for split, s in steps.items()}
+    labels = {"train": train.labels[train_idx], "test": test.labels[test_idx]}
+    decision = spec.decision_layer
+    f = config["forgetting"]
+    layer = DecisionLayer(spec, weights[decision], _decision_rule(spec, len(train_idx), f))
+    began = time.perf_counter()
+    curve, best = train_decision(layer, fired["train"], labels["train"], {"digits": (fired["test"], labels["test"])},
+                                 int(cfg["conv"]["epochs"][decision]), rng, f"seed {seed}{tag}: task 1 {decision}",
+                                 keep_best="digits")
+    timings[f"train_{decision}_s"] = time.perf_counter() - began
+    carried = best if f["task1_state"] == "best" else {"epoch": curve["epoch"][-1], "weights": layer.weights,
+                                                        "rule": asdict(layer.rule)}
+    _save(path, {"seen": seen, "rule": carried["rule"], "epoch": carried["epoch"], "train_idx_seed": seed},
+          **{f"w_{k}": v for k, v in weights.items() if k != decision}, decision=carried["weights"],
+          fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
+          labels_test=labels["test"], train_idx=train_idx)
+    return {"seed": seed, "radii": list(radii), "curve": curve, "carried_epoch": carried["epoch"],
+            "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings, "stdp": stdp}
+
+
+# --- stage 2: task-2 features ---------------------------------------------------------------
+
+
+def task2_features(task) -> dict:
+    """The STDP layers continue on a task-2 training set; cached inputs of the decision layer."""
+    config, seed, radii, training_set, out_dir = task
+    meta, unit = _load(_unit_path(out_dir, "task1", seed, radii))
+    cfg1 = _with_radii(_task_config(config, 1), radii)
+    cfg2 = _with_radii(_task_config(config, 2), radii)
+    spec, coding, letters, letters_test = conv_stdp.prepare(cfg2)
+    _, _, digits, digits_test = conv_stdp.prepare(cfg1)
+    letter_idx, letter_test_idx = _samples(cfg2, letters, letters_test, seed)
+    digit_idx, digit_test_idx = unit["train_idx"], sample_indices(digits_test, int(cfg1["data"]["n_test"]),
+                                                                   int(config["evaluation"]["test_seed"]))
+    rng = np.random.default_rng([seed, 13, *radii, PROTECTIONS.index(training_set) if training_set in PROTECTIONS
+                                 else 9])
+    if training_set == "rehearsal":
+        digit_idx = _rehearsed(digit_idx, digits.labels, config["forgetting"]["rehearsal_fraction"], rng)
+    timings = {}
+    images = {"train": letters.images[letter_idx], "letters": letters_test.images[letter_test_idx],
+              "digits": digits_test.images[digit_test_idx]}
+    labels = {"train": letters.labels[letter_idx], "letters": letters_test.labels[letter_test_idx],
+              "digits": digits_test.labels[digit_test_idx]}
+    steps = conv_stdp.encoded(cfg2["data"]["dataset"], {k: images[k] for k in ("train", "letters")}, coding, timings)
+    steps.update(conv_stdp.encoded(cfg1["data"]["dataset"], {"digits": images["digits"]}, coding, timings))
+    if training_set != "letters":
+        extra = conv_stdp.encoded(cfg1["data"]["dataset"], {"train": digits.images[digit_idx]}, coding, timings)
+        steps["train"] = np.concatenate([steps["train"], extra["train"]])
+        labels["train"] = np.concatenate([labels["train"], digits.labels[digit_idx]])
+    weights = {k[2:]: v for k, v in unit.items() if k.startswith("w_")}
+    seen = dict(meta["seen"])
+    steps, stdp = conv_stdp.train_feature_layers(cfg2, spec, steps, weights, rng, seed, cfg2["conv"]["epochs"],
+                                                 None, timings, seen, tag=f" {_radii_name(radii)} {training_set}")
+    _save(_unit_path(out_dir, "task2", seed, radii, f"_{training_set}"), {"seen": seen},
+          **{f"w_{k}": v for k, v in weights.items()},
+          **{f"fired_{k}": s >= 0 for k, s in steps.items()}, **{f"labels_{k}": v for k, v in labels.items()},
+          n_digits_in_train=np.array(len(labels["train"]) - len(letter_idx)))
+    return {"seed": seed, "radii": list(radii), "training_set": training_set, "timings": timings, "stdp": stdp,
+            "n_train": len(labels["train"])}
+
+
+def _rehearsed(indices: np.ndarray, labels: np.ndarray, fraction: float, rng) -> np.ndarray:
+    """A seeded ``fraction`` of each class's task-1 training images (at least one per class)."""
+    chosen = []
+    for c in np.unique(labels[indices]):
+        own = indices[labels[indices] == c]
+        chosen.append(rng.choice(own, max(1, int(round(fraction * len(own)))), replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+# --- stage 3: task-2 decision layer ---------------------------------------------------------
+
+
+def task2_decision(task) -> list[dict]:
+    """Task 2 of one variant (the Langevin task returns one result per range)."""
+    config, seed, variant, radii, out_dir = task
+    f = config["forgetting"]
+    meta1, unit1 = _load(_unit_path(out_dir, "task1", seed, radii))
+    _, unit2 = _load(_unit_path(out_dir, "task2", seed, radii, f"_{_training_set(variant)}"))
+    cfg2 = _with_radii(_task_config(config, 2), radii)
+    spec, *_ = conv_stdp.prepare(cfg2)
+    rng = np.random.default_rng([seed, 17, *radii, zlib.crc32(variant.encode())])
+    tests = {"letters": (unit2["fired_letters"], unit2["labels_letters"]),
+             "digits": (unit2["fired_digits"], unit2["labels_digits"])}
+    n_epochs = int(cfg2["conv"]["epochs"][spec.decision_layer])
+
+    def fresh_layer():
+        layer = DecisionLayer(spec, unit1["decision"], _decision_rule(spec, len(unit2["labels_train"]), f,
+                                                                      f["task2_adaptive_int"]))
+        layer.clamped = True                 # task 1 left the weights within the rule's bounds
+        return layer
+
+    ranges = {None: None}
+    extra = {}
+    if variant == "freeze":
+        mask = freeze_above_quantile(unit1["decision"], f["freeze_fraction"])
+        extra["frozen_fraction"] = float(1.0 - mask.mean())
+        ranges = {None: ("plastic", mask)}
+    elif variant == "langevin":
+        began = time.perf_counter()
+        bounds, extra = langevin_ranges(spec, unit1, meta1["rule"], f["langevin"], rng)
+        extra["langevin_s"] = time.perf_counter() - began
+        ranges = {name: ("bounds", b) for name, b in bounds.items()}
+    results = []
+    for name, protection in ranges.items():
+        layer = fresh_layer()
+        if protection and protection[0] == "plastic":
+            layer.protect(plastic=protection[1])
+        elif protection:
+            layer.protect(bounds=protection[1])
+        began = time.perf_counter()
+        curve, _ = train_decision(layer, unit2["fired_train"], unit2["labels_train"], tests, n_epochs, rng,
+                                  f"seed {seed} {variant}{'_' + name if name else ''}: task 2", test_first=True)
+        label = f"{variant}_{name}" if name else variant
+        results.append({"seed": seed, "variant": label, "radii": list(radii), "curve": curve,
+                        "train_s": time.perf_counter() - began, "n_train": len(unit2["labels_train"]), **extra})
+    return results
+
+
+def langevin_ranges(spec, unit1: dict, rule: dict, lang: dict, rng) -> tuple[dict, dict]:
+    """Per-weight ranges (name -> (low, high)) from the quantiles of :func:`langevin_phase`'s
+    snapshots (plotting positions of ``scipy.stats.mstats.mquantiles``, as the reference)."""
+    layer, snapshots, scale = langevin_phase(spec, unit1, rule, lang, rng)
+    names = list(lang["ranges"])
+    probabilities = [p for name in names for p in lang["ranges"][name]]
+    q = hyndman_fan_quantiles(snapshots, probabilities) / scale + layer.rule.w_min
+    bounds = {name: (q[2 * i], q[2 * i + 1]) for i, name in enumerate(names)}
+    width = {name: float(np.mean(high - low)) for name, (low, high) in bounds.items()}
+    after = _accuracy(layer, unit1["fired_test"], unit1["labels_test"])[0]
+    return bounds, {"langevin_snapshots": len(snapshots), "langevin_mean_range": width,
+                    "langevin_digits_after": after}
+
+
+def langevin_phase(spec, unit1: dict, rule: dict, lang: dict, rng):
+    """Continue task-1 R-STDP on the digits with N(0, sigma) added to every weight after each
+    update (then clamped), as the reference: one ordinary epoch at the carried rates, which
+    are then rescaled once by the fractions wrong/correct x ``adaptive_int``; then
+    ``lang["epochs"]`` noisy epochs at fixed rates, the weights (before that image's noise)
+    recorded every ``snapshot_every`` images. Returns the layer, the snapshots (time,
+    weights) as 16-bit fixed point over [w_min, w_max], and that fixed point's scale."""
+    fired, labels = unit1["fired_train"], unit1["labels_train"]
+    base = replace(spec.projections[spec.decision_layer].rule, **rule)
+    if not isinstance(base, RewardSTDP):
+        raise ConfigError("the Langevin protection needs the decision layer's rule to be rstdp.")
+    layer = DecisionLayer(spec, unit1["decision"], replace(base, adapt_every=0))
+    layer.clamped = True
+    stats = layer.train_epoch(fired, labels, rng.permutation(len(labels)))
+    reward, punish = stats.wrong * lang["adaptive_int"], stats.correct * lang["adaptive_int"]
+    layer.rule = layer.base_rule = replace(
+        base, adapt_every=0, a_plus_reward=base.a_plus_reward * reward, a_minus_reward=base.a_minus_reward * reward,
+        a_plus_punish=base.a_plus_punish * punish, a_minus_punish=base.a_minus_punish * punish)
+    every, sigma = int(lang["snapshot_every"]), float(lang["sigma"])
+    n_snapshots = int(lang["epochs"]) * len(labels) // every
+    w_min, w_max = base.w_min, base.w_max
+    scale = 65535.0 / (w_max - w_min)
+    snapshots = np.empty((n_snapshots, layer.weights.size), dtype=np.uint16)
+    noise = np.empty(layer.weights.shape, dtype=np.float32)
+    state = {"image": 0, "taken": 0}
+
+    def after_image(decided):
+        state["image"] += 1
+        if state["image"] % every == 0 and state["taken"] < n_snapshots:
+            snapshots[state["taken"]] = np.rint((layer.weights.ravel() - w_min) * scale)
+            state["taken"] += 1
+        if decided != SILENCE and sigma > 0:
+            rng.standard_normal(out=noise, dtype=np.float32)
+            layer.set_weights(np.clip(layer.weights + sigma * noise, w_min, w_max))
+
+    for _ in tqdm(range(int(lang["epochs"])), desc="Langevin epochs", unit="epoch", leave=False):
+        layer.train_epoch(fired, labels, rng.permutation(len(labels)), after_image=after_image)
+    return layer, snapshots[:state["taken"]], scale
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def run(config: dict, out_dir) -> dict:
+    prepare(config)                                          # fail fast, before any computation
+    out_dir = Path(out_dir)
+    f, workers, scheduler = config["forgetting"], int(config["workers"]), config["scheduler"]
+    seeds = [int(s) for s in config["seeds"]]
+    variants = _variants(f)
+    radii_all = f["radii"]
+    first = map_tasks(task1, [(config, s, r, out_dir) for s in seeds for r in radii_all],
+                      workers=workers, scheduler=scheduler)
+    sets = sorted({(tuple(r), _training_set(v)) for v, r in variants})
+    features = map_tasks(task2_features, [(config, s, list(r), t, out_dir) for s in seeds for r, t in sets],
+                         workers=workers, scheduler=scheduler)
+    second = map_tasks(task2_decision, [(config, s, v, r, out_dir) for s in seeds for v, r in variants],
+                       workers=workers, scheduler=scheduler)
+    second = [r for group in second for r in group]
+    metrics = summarize(first, second, config)
+    metrics["timings"] = {"task1": {f"seed{r['seed']}_{_radii_name(r['radii'])}": r["timings"] for r in first},
+                          "task2_features": {f"seed{r['seed']}_{_radii_name(r['radii'])}_{r['training_set']}":
+                                             r["timings"] for r in features}}
+    write_results(first, second, metrics, out_dir)
+    plotting.task2_panels(metrics, out_dir / "forgetting_conv.png", title=config.get("title") or "")
+    return metrics
+
+
+def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
+    by_radii = {}
+    for r in first:
+        by_radii.setdefault(_radii_name(r["radii"]), []).append(r)
+    task1 = {name: {"carried_mean_std": _mean_std([r["carried_accuracy"] for r in rs]),
+                    "last_mean_std": _mean_std([r["curve"]["digits"][-1] for r in rs]),
+                    "best_mean_std": _mean_std([max(r["curve"]["digits"]) for r in rs]),
+                    "curve_mean": np.mean([r["curve"]["digits"] for r in rs], axis=0).tolist()}
+             for name, rs in by_radii.items()}
+    variants = {}
+    for r in second:
+        variants.setdefault(r["variant"], []).append(r)
+    table = {}
+    for name, rs in variants.items():
+        carried = [next(t["carried_accuracy"] for t in first if t["seed"] == r["seed"] and t["radii"] == r["radii"])
+                   for r in rs]
+        letters = [r["curve"]["letters"][-1] for r in rs]
+        digits = [r["curve"]["digits"][-1] for r in rs]
+        table[name] = {"radii": rs[0]["radii"], "task1_digits": _mean_std(carried), "task2_letters": _mean_std(letters),
+                       "task2_digits": _mean_std(digits),
+                       "forgetting": _mean_std(np.subtract(carried, digits)),
+                       "letters_curve": _curve_stats([r["curve"]["letters"] for r in rs]),
+                       "digits_curve": _curve_stats([r["curve"]["digits"] for r in rs]),
+                       "reference": REFERENCE.get(name),
+                       **{k: _mean_std([r[k] for r in rs]) for k in ("frozen_fraction", "langevin_digits_after")
+                          if k in rs[0]}}
+    return {"seeds": sorted({r["seed"] for r in first}), "task1": task1, "task2": table,
+            "epochs": second[0]["curve"]["epoch"] if second else [],
+            "n_train": [int(config["data"]["n_train"]), int(config["task2"]["n_train"])],
+            "n_test": [int(config["data"]["n_test"]), int(config["task2"]["n_test"])],
+            "task1_state": config["forgetting"]["task1_state"]}
+
+
+def _mean_std(values) -> list[float]:
+    values = np.asarray(values, dtype=float)
+    return [float(values.mean()), float(values.std())]
+
+
+def _curve_stats(curves) -> dict:
+    curves = np.asarray(curves, dtype=float)
+    return {"mean": curves.mean(0).tolist(), "std": curves.std(0).tolist()}
+
+
+def write_results(first, second, metrics, out_dir: Path) -> None:
+    """metrics.json, the tidy per-epoch tables (CSV and parquet) and the Markdown table."""
+    write_json(out_dir / "metrics.json", metrics)
+    rows = [{"task": 1, "variant": _radii_name(r["radii"]), "seed": r["seed"], "epoch": e, "class_set": "digits",
+             "accuracy": a} for r in first for e, a in zip(r["curve"]["epoch"], r["curve"]["digits"])]
+    rows += [{"task": 2, "variant": r["variant"], "seed": r["seed"], "epoch": e, "class_set": s,
+              "accuracy": r["curve"][s][i]}
+             for r in second for s in ("letters", "digits") for i, e in enumerate(r["curve"]["epoch"])]
+    write_csv(out_dir / "accuracy_per_epoch.csv", rows)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        pq.write_table(pa.Table.from_pylist(rows), out_dir / "accuracy_per_epoch.parquet")
+    except ImportError:                      # parquet is a convenience next to the CSV
+        pass
+    (out_dir / "table.md").write_text(markdown_table(metrics))
+
+
+def markdown_table(metrics: dict) -> str:
+    def cell(pair):
+        return f"{pair[0]:.1f} ± {pair[1]:.1f}" if pair else ""
+
+    def ref(value):
+        return "" if value is None else f"{value:.1f}"
+
+    lines = ["| variant | radii | task 1 digits | task 2 letters | task 2 digits | forgetting | reference "
+             "(task 1 / letters / digits) |", "|---|---|---:|---:|---:|---:|---|"]
+    for name, row in metrics["task2"].items():
+        reference = row["reference"] or (None, None, None)
+        lines.append(f"| {name} | {', '.join(map(str, row['radii']))} | {cell(row['task1_digits'])} | "
+                     f"{cell(row['task2_letters'])} | {cell(row['task2_digits'])} | {cell(row['forgetting'])} | "
+                     f"{' / '.join(ref(v) for v in reference) if row['reference'] else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_text(metrics: dict) -> str:
+    lines = ["", f"test accuracy (%), mean ± std over seeds {metrics['seeds']}; task 1 = the decision layer carried "
+                 f"into task 2 ({metrics['task1_state']} epoch):", markdown_table(metrics)]
+    return "\n".join(lines)
+
+
+def check(config: dict) -> None:
+    prepare(config)

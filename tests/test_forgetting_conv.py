@@ -1,0 +1,134 @@
+"""The reference's forgetting study on the convolutional network (``forgetting_conv``):
+task-2 data as stated, protections that hold on the decision layer, the Langevin noise's
+sigma, bad configurations refused before computation, and the quick variant end to end."""
+import numpy as np
+import pytest
+from test_conv_stdp import small_spec
+
+from bioplastic.config import load_config
+from bioplastic.errors import ConfigError
+from bioplastic.network.decision import DecisionLayer
+from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
+from bioplastic.studies import conv_stdp, forgetting_conv
+
+EXPERIMENT = "experiments/forgetting_conv.yaml"
+LETTERS = ("a", "b", "d", "e", "g", "h", "n", "q", "r", "s")
+
+
+def _binary_inputs(layer, n, seed=0, p=0.5):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, int(np.prod(layer.in_shape)))) < p, rng.integers(0, 2, n)
+
+
+def test_task_2_is_the_reference_letter_subset_on_the_digit_labels_and_upright(real_data):
+    config = load_config(EXPERIMENT)
+    spec, _, letters, letters_test = conv_stdp.prepare(forgetting_conv._task_config(config, 2))
+    assert letters.class_names == LETTERS and spec.n_classes == 10
+    for split in (letters, letters_test):           # letter k is taught on digit k's decision maps
+        assert sorted(np.unique(split.labels)) == list(range(10))
+    for letter, stroke in (("b", "left"), ("h", "left"), ("d", "right")):
+        mean = letters.images[letters.labels == LETTERS.index(letter)].mean(0)
+        columns, rows = mean.mean(0), mean.mean(1)
+        # upright: the letter's vertical stroke is a bright column (transposed, it would be a row)
+        assert columns.max() > rows.max(), letter
+        assert (np.argmax(columns) < 14) == (stroke == "left"), letter      # and not mirrored
+    # the balanced counts of the reference: 2,400 / 400 per class
+    train_idx, test_idx = forgetting_conv._samples(forgetting_conv._task_config(config, 2), letters, letters_test, 0)
+    assert np.bincount(letters.labels[train_idx]).tolist() == [2400] * 10
+    assert np.bincount(letters_test.labels[test_idx]).tolist() == [400] * 10
+
+
+def test_frozen_weights_do_not_move_and_the_others_learn_during_task_2():
+    spec = small_spec()
+    rng = np.random.default_rng(1)
+    weights = rng.uniform(0.2, 0.8, (4, 6, 3, 3))
+    layer = DecisionLayer(spec, weights, spec.projections["s3"].rule)
+    mask = freeze_above_quantile(weights, 0.1)
+    assert abs((1 - mask.mean()) - 0.1) < 0.01
+    layer.protect(plastic=mask)
+    fired, labels = _binary_inputs(layer, 200)
+    before = layer.weights.copy()
+    for _ in range(3):
+        layer.train_epoch(fired, labels, rng.permutation(len(labels)))
+    frozen = mask.reshape(before.shape) == 0
+    assert np.array_equal(layer.weights[frozen], before[frozen])
+    assert np.mean(layer.weights[~frozen] != before[~frozen]) > 0.5
+
+
+def test_every_weight_stays_within_its_own_range_during_task_2():
+    spec = small_spec()
+    rng = np.random.default_rng(2)
+    weights = rng.uniform(0.3, 0.7, (4, 6, 3, 3))
+    low, high = weights - rng.uniform(0, 0.02, weights.shape), weights + rng.uniform(0, 0.02, weights.shape)
+    layer = DecisionLayer(spec, weights, spec.projections["s3"].rule)
+    layer.protect(bounds=(low, high))
+    fired, labels = _binary_inputs(layer, 200, seed=3)
+    for _ in range(3):
+        layer.train_epoch(fired, labels, rng.permutation(len(labels)))
+    w = layer.weights.reshape(weights.shape)
+    assert np.all(w >= low - 1e-12) and np.all(w <= high + 1e-12)
+    at_bound = np.isclose(w, low) | np.isclose(w, high)
+    assert at_bound.mean() > 0.15                     # the rule pushed many weights to their range's edges
+    assert np.array_equal(layer.weights32, layer.weights.astype(np.float32))
+
+
+def test_langevin_noise_has_the_configured_sigma():
+    """With zero learning rates the weights only receive the noise: between two consecutive
+    snapshots (one image) each weight moves by one N(0, sigma) draw."""
+    spec = small_spec()
+    rule = {"a_plus_reward": 0.0, "a_minus_reward": 0.0, "a_plus_punish": 0.0, "a_minus_punish": 0.0}
+    layer_shape = (4, 6, 3, 3)
+    n = 300
+    fired = np.ones((n, 6 * 2 * 2), bool)               # every input fired: positive potentials, no silence
+    unit1 = {"fired_train": fired, "labels_train": np.arange(n) % 2, "decision": np.full(layer_shape, 0.5)}
+    sigma = 4e-4
+    lang = {"sigma": sigma, "epochs": 1, "snapshot_every": 1, "adaptive_int": 0.5}
+    layer, snapshots, scale = forgetting_conv.langevin_phase(spec, unit1, rule, lang, np.random.default_rng(0))
+    assert len(snapshots) == n
+    steps = np.diff(snapshots.astype(np.float64), axis=0) / scale
+    assert steps.std() == pytest.approx(sigma, rel=0.03)
+    assert abs(steps.mean()) < 0.1 * sigma
+    # and the ranges of a random walk widen with its length: the D10-D90 range contains the Q1-Q3 range
+    q = hyndman_fan_quantiles(snapshots, [0.1, 0.25, 0.75, 0.9])
+    assert np.all(q[0] <= q[1]) and np.all(q[2] <= q[3]) and np.all(q[3] - q[0] > 0)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("forgetting.radii=[[3]]", "forgetting.radii must be a list of \\[s1, s2\\]"),
+    ("forgetting.radii=[[3,-1]]", "forgetting.radii must be"),
+    ("forgetting.protected_radii=[7,7]", "must be one of forgetting.radii"),
+    ("forgetting.protections=[freze]", "unknown \\['freze'\\]"),
+    ("forgetting.task1_state=final", "'best' or 'last'"),
+    ("forgetting.freeze_fraction=1.5", "freeze_fraction must be a number"),
+    ("forgetting.langevin.snapshot_every=0", "snapshot_every >= 1"),
+    ("forgetting.langevin.ranges.q1_q3=[0.75,0.25]", "ranges.q1_q3 must be"),
+    ("task2.epochs.c1=3", "task2.epochs must give"),
+    ("task2.classes=[a,b,d]", "must have the same length|classes"),
+])
+def test_bad_forgetting_configs_are_refused_before_any_computation(real_data, override, message):
+    config = load_config(EXPERIMENT, [override])
+    with pytest.raises(ConfigError, match=message):
+        forgetting_conv.check(config)
+
+
+def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_data, tmp_path):
+    config = load_config(EXPERIMENT, ["forgetting.radii=[[3,1]]", "forgetting.protections=[freeze,langevin]"],
+                         quick=True)
+    metrics = forgetting_conv.run(config, tmp_path)
+    task1 = metrics["task1"]["r3_1"]
+    assert task1["carried_mean_std"][0] > 18                 # chance: 10 %
+    assert task1["curve_mean"][-1] > task1["curve_mean"][0]  # the decision layer learns the digits
+    n_epochs = config["task2"]["epochs"]["s3"]
+    assert metrics["epochs"] == list(range(n_epochs + 1))    # epoch 0: before task-2 decision training
+    table = metrics["task2"]
+    assert set(table) == {"r3_1", "freeze", "langevin_q1_q3", "langevin_d10_d90"}
+    for row in table.values():
+        assert len(row["digits_curve"]["mean"]) == len(row["letters_curve"]["mean"]) == n_epochs + 1
+        assert 0 <= row["task2_digits"][0] <= 100 and row["task2_letters"][0] > 10
+    assert 0.05 < table["freeze"]["frozen_fraction"][0] <= 0.1
+    rows = (tmp_path / "accuracy_per_epoch.csv").read_text().splitlines()
+    assert rows[0] == "task,variant,seed,epoch,class_set,accuracy"
+    assert len(rows) == 1 + len(task1["curve_mean"]) + 4 * 2 * (n_epochs + 1)
+    for name in ("forgetting_conv.png", "table.md", "accuracy_per_epoch.parquet"):
+        assert (tmp_path / name).exists(), name
+    assert "| freeze | 3, 1 |" in (tmp_path / "table.md").read_text()
