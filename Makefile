@@ -43,6 +43,7 @@ run: venv
 	$(VENV)/bin/bioplastic run experiments/supervised_stdp_alltd.yaml --quick $(RUN_ARGS)
 
 test: venv
+	$(VENV)/bin/ruff check bioplastic tests benchmarks notebooks
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests notebooks --nbmake $(TEST_ARGS)
 
 test-slow: venv

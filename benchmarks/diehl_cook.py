@@ -37,8 +37,9 @@ def measure(size: int, n_images: int, seed: int = 0) -> dict:
     image, rest = protocol_durations(config)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     trained = train_with_snapshots(spec, device_from_config(config), train.images.reshape(len(train.images), -1),
-                                   order, np.zeros_like(order), 1 << 40, image, rest, spec.seeded_initial_weights([seed]),
-                                   label=f"{size} neurons", brian_seed=seed, repeat=repeat_rule(config))
+                                   order, np.zeros_like(order), 1 << 40, image, rest,
+                                   spec.seeded_initial_weights([seed]), label=f"{size} neurons", brian_seed=seed,
+                                   repeat=repeat_rule(config))
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     presentations = int(trained.n_images[-1])
     per = trained.timings["run_s"] / presentations

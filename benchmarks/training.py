@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import brian2
-from brian2 import Hz, ms, NeuronGroup, PoissonGroup, Synapses, Network, device
+from brian2 import Hz, ms, PoissonGroup, Synapses, Network, device
 
 from bioplastic.devices import DeviceConfig, activated, run_network
 from bioplastic.evaluation import TestSpikes, evaluate_batched, evaluate_sequential
@@ -100,7 +100,8 @@ def bioplastic_training(spec, images, device_name: str, build_dir=None, reset_st
             overhead = {"compile_s": device.timers["compile"]["make"], "binary_total_s": device.timers["run_binary"]}
         dw = float(np.abs(net.final_weights(W) - weights[W]).mean())
     # Peak resident memory of the largest process so far (the standalone binary is a child).
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     return {"s_per_image": sim / n, "total_s": total, "mean_abs_dw": dw, "synapses": spec.n_inputs * spec.readout.size,
             "peak_rss_mb_so_far": peak / 1024, **overhead}
 

@@ -132,7 +132,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment YAML (see experiments/)")
     run.add_argument("config", help="experiment file, e.g. experiments/supervised_stdp_alltd.yaml")
-    run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. network.layers.exc.n_per_class=20 seeds=[0,1]")
+    run.add_argument("overrides", nargs="*",
+                     help="key=value overrides, e.g. network.layers.exc.n_per_class=20 seeds=[0,1]")
     run.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
     run.add_argument("--out", help="output directory (default: results/<config>-<time>)")
     run.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides (small, minutes)")
@@ -147,7 +148,8 @@ def main(argv=None) -> int:
     sweep.add_argument("config", nargs="?", help="experiment file, e.g. experiments/supervised_stdp_alltd.yaml")
     sweep.add_argument("overrides", nargs="*", help="key=value overrides of the base config")
     sweep.add_argument("--grid", action="extend", nargs="+", metavar="KEY=V1,V2",
-                       help="every combination, e.g. --grid data.n_train=100,300 protocol.image_duration='200 ms,350 ms'")
+                       help="every combination, e.g. --grid data.n_train=100,300 "
+                            "protocol.image_duration='200 ms,350 ms'")
     sweep.add_argument("--zip", action="extend", nargs="+", metavar="KEY=V1,V2",
                        help="lists varied together (same length), one axis of the grid")
     sweep.add_argument("--sample", action="extend", nargs="+", metavar="KEY=LOW..HIGH[:log]",

@@ -37,7 +37,7 @@ from bioplastic.devices import DeviceConfig, activated
 from bioplastic.encoding import poisson_spike_trains
 from bioplastic.errors import ConfigError
 from bioplastic.network.build import _layer_groups, build_evaluation_network
-from bioplastic.network.spec import INPUT, NetworkSpec, split_state_name
+from bioplastic.network.spec import NetworkSpec, split_state_name
 
 
 class TestSpikes:
@@ -54,7 +54,8 @@ class TestSpikes:
         self.duration = duration
         rng = np.random.default_rng(seed)
         self.image, self.pixel, self.step = poisson_spike_trains(
-            images.reshape(len(images), -1), float(spec.max_rate / brian2.Hz), self.n_steps, float(spec.dt / second), rng)
+            images.reshape(len(images), -1), float(spec.max_rate / brian2.Hz), self.n_steps, float(spec.dt / second),
+            rng)
 
     def batch(self, start: int, stop: int):
         """Spikes of images start..stop-1 laid out side by side (copy = image - start)."""
@@ -109,7 +110,8 @@ def build_driven_evaluation_network(spec: NetworkSpec, n_copies: int, n_steps: i
     unpooled = dataclasses.replace(layer, inhibition=dataclasses.replace(layer.inhibition, lateral="none")) \
         if pooled else layer
     exc, inh, s_ei, s_ie = _layer_groups(spec, unpooled, n_copies, name, training=False,
-                                         extra_equations="lateral_total : 1 (linked)\nlateral_seen : 1" if pooled else "")
+                                         extra_equations=("lateral_total : 1 (linked)\nlateral_seen : 1" if pooled
+                                                          else ""))
     w_inh_exc = layer.inhibition.w_inh_exc if layer.inhibition else 0.0
     exc.namespace.update({drive.name: drive, "w_inh_exc": w_inh_exc})
     code = f"{ge} += {drive.name}(t, i)"

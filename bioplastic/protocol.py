@@ -51,7 +51,7 @@ class Protocol:
     #: than ``repeat.min_spikes`` spikes is shown again with more input (see RepeatRule).
     order: np.ndarray | None = None
     order_labels: np.ndarray | None = None
-    repeat: "RepeatRule | None" = None
+    repeat: RepeatRule | None = None
 
     @property
     def period(self) -> Quantity:
@@ -97,7 +97,7 @@ class RepeatRule:
     max_repeats: int = 10
     extra_fraction: float = 0.1
 
-    def validate(self) -> "RepeatRule":
+    def validate(self) -> RepeatRule:
         if self.min_spikes < 1 or self.max_repeats < 1 or self.extra_fraction < 0:
             raise ConfigError("protocol.repeat: min_spikes and max_repeats must be >= 1 and extra_fraction >= 0, "
                               f"got {self}.")

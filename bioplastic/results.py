@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
 
@@ -90,7 +90,7 @@ def _record_failure(partial: Path, provenance: dict, exc: BaseException, started
     interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
     provenance.update(status="interrupted" if interrupted else "failed",
                       error=f"{type(exc).__name__}: {exc}"[:2000], finished_tasks=finished_tasks,
-                      stopped=datetime.now(timezone.utc).isoformat(), wall_time_s=round(time.time() - started, 2))
+                      stopped=datetime.now(UTC).isoformat(), wall_time_s=round(time.time() - started, 2))
     write_json(partial / "provenance.json", provenance)
 
 
@@ -118,7 +118,7 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "config.yaml").write_text(dump(config))
     started = time.time()
-    provenance = {"started": datetime.now(timezone.utc).isoformat(), "command": command or sys.argv,
+    provenance = {"started": datetime.now(UTC).isoformat(), "command": command or sys.argv,
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
                   "flags": flags or {}, "resumed_tasks": cached_task_count(tasks)}
     write_json(partial / "provenance.json", provenance)
@@ -128,7 +128,7 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     except BaseException as exc:
         _record_failure(partial, provenance, exc, started, finished_tasks=cached_task_count(tasks))
         raise
-    provenance.update(status="complete", finished=datetime.now(timezone.utc).isoformat(),
+    provenance.update(status="complete", finished=datetime.now(UTC).isoformat(),
                       wall_time_s=round(time.time() - started, 2))
     write_json(partial / "provenance.json", provenance)
     shutil.rmtree(tasks, ignore_errors=True)

@@ -34,7 +34,8 @@ CASES = {
                                          "network.layers.exc.inhibition.radius=1.5"]),
     # Use it or lose it, no normalisation.
     "pruning": ("use_it_or_lose_it.yaml", "tau_15s",
-                SMALL + ["seeds=[0]", "data.n_train=40", "network.layers.exc.n_per_class=2", "pruning_study.n_probe=10"]),
+                SMALL + ["seeds=[0]", "data.n_train=40", "network.layers.exc.n_per_class=2",
+                         "pruning_study.n_probe=10"]),
     # Forgetting, single layer: teacher, freeze masks and Langevin ranges together.
     "forgetting_single": ("forgetting_dense_class_incremental.yaml", "langevin_d10_d90",
                           SMALL + ["seeds=[0]", "network.layers.exc.n_per_class=2", "forgetting.task1.n_train=20",

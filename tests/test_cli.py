@@ -12,7 +12,8 @@ from conftest import REPO
 
 EXPERIMENT = str(REPO / "experiments" / "supervised_stdp_alltd.yaml")
 TINY = ["device.name=runtime", "device.target=numpy", "seeds=[0,1]", "data.n_train=24", "data.n_test=30",
-        "data.verify=false", "network.layers.exc.n_per_class=2", "protocol.eval_every=12", "protocol.image_duration=100 ms",
+        "data.verify=false", "network.layers.exc.n_per_class=2", "protocol.eval_every=12",
+        "protocol.image_duration=100 ms",
         "protocol.rest_duration=50 ms", "supervised.random_class_sets=0",
         "network.projections.input_to_exc.plasticity.parameters.A_pre=0.02"]
 
@@ -74,7 +75,8 @@ def test_sigterm_ends_a_run_like_ctrl_c(bar_digits):
     out = bar_digits / "killed"
     long_run = [o for o in TINY if not o.startswith("data.n_train")] + ["data.n_train=120",
                                                                          "protocol.image_duration=2000 ms"]
-    process = subprocess.Popen([sys.executable, "-m", "bioplastic.cli", "run", EXPERIMENT, *long_run, "--out", str(out)],
+    process = subprocess.Popen([sys.executable, "-m", "bioplastic.cli", "run", EXPERIMENT, *long_run,
+                                "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     provenance = bar_digits / "killed.partial" / "provenance.json"
     deadline = time.time() + 120

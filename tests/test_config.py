@@ -61,7 +61,8 @@ def test_cli_values_are_read_as_yaml():
     ("network.layers.exc.neuron.parameters.tau_m=-10 ms", ModelError, "tau_m must be > 0"),
     ("network.layers.exc.neuron.parameters.tau_theta=0 ms", ModelError, "tau_theta must be > 0"),
     ("network.layers.exc.neuron.model=adaptive_lfi", ModelError, "Did you mean 'adaptive_lif'"),
-    ("network.layers.exc.neuron.equations.v=dv/dt = (E_rest - v)/tau_m + I_ext : volt", ModelError, "nconsistent units"),
+    ("network.layers.exc.neuron.equations.v=dv/dt = (E_rest - v)/tau_m + I_ext : volt", ModelError,
+     "nconsistent units"),
     ("network.layers.exc.neuron.equations.v=dv/dt = (E_rest - v + bogus)/tau_m : volt", ModelError, "'bogus'"),
     ("network.projections.input_to_exc.plasticity.rule=stpd", ModelError, "Did you mean 'stdp'"),
 ])
@@ -101,7 +102,8 @@ def test_old_network_key_in_a_file_names_its_new_place(tmp_path, old, new):
 
 def test_old_network_key_in_a_variant_or_on_the_command_line_names_its_new_place(tmp_path):
     path = write(tmp_path, {"study": "supervised", "variants": {"big": {"network.n_per_class": 20}}})
-    with pytest.raises(ConfigError, match=r"'variants.big.network.n_per_class'.*now network.layers.<layer>.n_per_class"):
+    with pytest.raises(ConfigError,
+                       match=r"'variants.big.network.n_per_class'.*now network.layers.<layer>.n_per_class"):
         load_config(path)
     with pytest.raises(ConfigError, match=r"'network.hidden'.*a layer of its own under network.layers"):
         load_config(EXPERIMENT, ["network.hidden.n=16"])
@@ -115,8 +117,9 @@ def test_old_network_key_in_a_variant_or_on_the_command_line_names_its_new_place
     (["network.projections.input_to_exc.source=inputs"],
      r"network.projections.input_to_exc.source: no layer named 'inputs'. Did you mean 'input'\?"),
     (["network.layers.orphan.size=4"], r"layer\(s\) 'orphan' receive no input"),
-    (["network.layers.orphan.size=4", "network.projections.loop.source=orphan", "network.projections.loop.target=orphan",
-      "network.projections.loop.plasticity=null"], r"layer\(s\) 'orphan' receive no input"),
+    (["network.layers.orphan.size=4", "network.projections.loop.source=orphan",
+      "network.projections.loop.target=orphan", "network.projections.loop.plasticity=null"],
+     r"layer\(s\) 'orphan' receive no input"),
     (["network.layers.exc.size=30"], r"network.layers.exc: give exactly one of size.*got size, n_per_class"),
     (["network.layers.exc.n_per_class=null"], r"network.layers.exc: give exactly one of size.*got none"),
     (["network.layers.exc.n_per_class=null", "network.layers.exc.size=30",

@@ -4,14 +4,13 @@ agrees with C++ standalone; CUDA code compiles (and, where a GPU exists, learns 
 The ``genn`` tests run in the GeNN environment (``make test-genn``), the ``cuda`` tests where
 nvcc is (``make test-cuda``); both are deselected from ``make test``.
 """
-import dataclasses
 import importlib.util
 import os
 import shutil
 
 import numpy as np
 import pytest
-from brian2 import Hz, ms
+from brian2 import ms
 from netspec import with_bounds
 from test_network import N_CLASSES, SIDE, W, assert_devices_learn_alike, initial_weights, make_spec, train
 

@@ -48,7 +48,8 @@ def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
         "network.layers.hidden.size": 9,
         "network.projections.input_to_hidden.plasticity.parameters": {"A_pre": 0.05},
         "network.projections.hidden_to_exc.plasticity.parameters.A_pre": 0.05,   # as for input_to_exc below
-        "network.projections.hidden_to_exc.weight_normalization": 3.0,   # 9 inputs per segment neuron (78 is for 196) ...
+        # 9 inputs per segment neuron (78 is for 196) ...
+        "network.projections.hidden_to_exc.weight_normalization": 3.0,
         "network.projections.hidden_to_exc.gain": 40.0})                 # ... so each input must count for more
     config["forgetting_report"]["baselines"] = {}
     config["quick"] = {}

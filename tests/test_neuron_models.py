@@ -358,7 +358,7 @@ BAD_LINES = [
 ]
 
 
-@pytest.mark.parametrize("name,lines,culprit", BAD_LINES, ids=[f"{n}-{next(iter(l))}" for n, l, _ in BAD_LINES])
+@pytest.mark.parametrize("name,lines,culprit", BAD_LINES, ids=[f"{n}-{next(iter(ls))}" for n, ls, _ in BAD_LINES])
 def test_unit_error_in_an_edited_line_names_it(name, lines, culprit):
     with pytest.raises(ModelError) as err:
         get_neuron_model(name).with_overrides(equations=lines)

@@ -1,7 +1,6 @@
 """Specification of the plasticity rules: weight change for one known spike pair."""
 import numpy as np
 import pytest
-import brian2
 from brian2 import ms, NeuronGroup, Synapses, Network, TimedArray
 
 from bioplastic.errors import ModelError
@@ -144,7 +143,8 @@ PINNED = {
         on_post="w = clip(w + plastic_w*learning*ltp_sign_post*A_pre*stdp_trace_pre, w_lo, w_hi)"),
     ("stdp", "synapse", False, False): dict(
         pre_equations="", pre_reset="", post_equations="ltp_sign = 1 : 1", post_reset="",
-        synapse_model="w : 1\ndapre/dt = -apre/tau_pre : 1 (event-driven)\ndapost/dt = -apost/tau_post : 1 (event-driven)",
+        synapse_model="w : 1\ndapre/dt = -apre/tau_pre : 1 (event-driven)\n"
+                      "dapost/dt = -apost/tau_post : 1 (event-driven)",
         before_transmission="", weight_variable="w",
         on_pre="w = clip(w + learning*A_post*apost, 0, w_max)\napre += 1",
         on_post="w = clip(w + learning*ltp_sign_post*A_pre*apre, 0, w_max)\napost += 1"),
@@ -155,7 +155,8 @@ PINNED = {
 def test_generated_code_of_the_pair_rules_is_unchanged(name, location, pruning, bounds):
     rule = get_plasticity_rule(name).with_overrides(trace_location=location, pruning={"k_p": 1.0} if pruning else None,
                                                     per_synapse_bounds=bounds)
-    assert {key: getattr(rule, key) for key in PINNED[name, location, pruning, bounds]} == PINNED[name, location, pruning, bounds]
+    pinned = PINNED[name, location, pruning, bounds]
+    assert {key: getattr(rule, key) for key in pinned} == pinned
     assert rule.trace_decay("pre", 0.5 * ms) == 0.9753099120283326   # exp(-0.5/20)
 
 

@@ -49,7 +49,8 @@ def test_regularly_active_synapse_is_not_pruned():
                                                       pruning={"k_p": 1, "tau_prune": "7500 ms"})
     record_at = (1.25, 5.25, 7.75, 12.25, 19.25)
     times, w = run_pruned_synapses(rule, pre_spike_every=0.5, record_at=record_at)
-    gap = lambda d: np.exp(-(d / 7.5) ** 2)
+    def gap(d):
+        return np.exp(-(d / 7.5) ** 2)
     n_spikes = np.floor(times / 0.5)                 # spikes at 0.5, 1.0, ... (t = 0 changes nothing)
     expected = 0.5 * gap(0.5) ** n_spikes * gap(times - n_spikes * 0.5)
     np.testing.assert_allclose(w[1], expected, rtol=1e-6)

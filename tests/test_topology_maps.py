@@ -42,7 +42,8 @@ def test_conv_connectivity_equals_a_numpy_convolution(in_shape, n_maps, kernel, 
     conn = topology.conv2d(in_shape, n_maps, kernel, stride, padding)
     kernels = rng.random(conn.weight_shape)
     x = rng.random(in_shape)
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)
+    def pair(v):
+        return v if isinstance(v, tuple) else (v, v)
     expected = reference_conv(x, kernels, pair(stride), pair(padding))
     assert conn.out_shape == expected.shape
     np.testing.assert_allclose(apply(conn, kernels.ravel()[conn.weight_index], x), expected, rtol=1e-12)

@@ -65,7 +65,8 @@ def dog_kernel(size: int, sigma_centre: float, sigma_surround: float) -> np.ndar
     half = size // 2
     y, x = np.mgrid[-half:half + 1, -half:half + 1]
     r2 = x * x + y * y
-    gauss = lambda s: np.exp(-r2 / (2 * s * s)) / (2 * np.pi * s * s)
+    def gauss(s):
+        return np.exp(-r2 / (2 * s * s)) / (2 * np.pi * s * s)
     dog = gauss(sigma_centre) - gauss(sigma_surround)
     dog -= dog.mean()
     return dog / dog.max()

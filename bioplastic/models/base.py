@@ -28,7 +28,8 @@ SUPPLIED_BY_NETWORK = ("learning",)
 
 
 def _equation_lines(equations: str) -> list[str]:
-    return [line.rstrip() for line in equations.strip().splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [line.rstrip() for line in equations.strip().splitlines()
+            if line.strip() and not line.strip().startswith("#")]
 
 
 def _defined_name(line: str) -> str:
@@ -121,7 +122,7 @@ class NeuronModel:
     def with_overrides(self, parameters: dict | None = None, equations: dict | None = None,
                        threshold: str | None = None, reset: str | None = None,
                        refractory=None, extra_parameters: dict | None = None,
-                       initial_values: dict | None = None, method: str | None = None) -> "NeuronModel":
+                       initial_values: dict | None = None, method: str | None = None) -> NeuronModel:
         """A copy with parameters and/or whole equation lines replaced (see module docstring)."""
         defaults = dict(self.parameters)
         for key, value in (extra_parameters or {}).items():
@@ -148,7 +149,7 @@ class NeuronModel:
             changes["method"] = method
         return dataclasses.replace(self, **changes).validate()
 
-    def validate(self) -> "NeuronModel":
+    def validate(self) -> NeuronModel:
         """Build a one-neuron group and check every expression with Brian2; name the bad line."""
         if not self.threshold or not self.threshold.strip():
             raise ModelError(f"model {self.name!r} has no threshold condition. Spiking models need one, "
@@ -265,7 +266,7 @@ def _find_unit_error_lines(model) -> list[str]:
     eq_text = getattr(model, "equations", "")
     lines = _equation_lines(eq_text)
     for line in lines:
-        others = [l for l in lines if l is not line]
+        others = [other for other in lines if other is not line]
         try:
             group = brian2.NeuronGroup(1, Equations("\n".join(others + [line])), method="euler",
                                        namespace=model.namespace(), codeobj_class=NumpyCodeObject)

@@ -232,7 +232,7 @@ class PlasticityRule:
             group.run_regularly(code, when="start", name=f"{group.name}_trace_decay")
 
     def with_overrides(self, parameters: dict | None = None, trace_location: str | None = None,
-                       pruning: dict | None = None, per_synapse_bounds: bool | None = None) -> "PlasticityRule":
+                       pruning: dict | None = None, per_synapse_bounds: bool | None = None) -> PlasticityRule:
         params = resolve_parameters(self.parameters, parameters, model=self.name)
         if pruning:
             pruning = resolve_parameters(PRUNING_DEFAULTS, pruning, model=f"{self.name}.pruning")
@@ -243,7 +243,7 @@ class PlasticityRule:
                                    else bool(per_synapse_bounds))
         return rule.validate()
 
-    def validate(self) -> "PlasticityRule":
+    def validate(self) -> PlasticityRule:
         if self.trace_location not in ("neuron", "synapse"):
             raise ModelError(f"plasticity rule {self.name!r}: trace_location must be 'neuron' or "
                              f"'synapse', got {self.trace_location!r}.")
@@ -302,7 +302,8 @@ DIEHL_COOK = PlasticityRule(
     "Diehl & Cook (2015): nearest-spike STDP, depression at a pre spike by post1, "
     "potentiation at a post spike by pre * post2 (before this spike).",
     "", dict(nu_pre=0.0001, nu_post=0.01, tau_pre=20 * ms, tau_post=20 * ms, tau_post2=40 * ms, w_max=1.0),
-    reference="P. U. Diehl, M. Cook (2015) Front. Comput. Neurosci. 9:99; the rule of their code, github peter-u-diehl/stdp-mnist",
+    reference="P. U. Diehl, M. Cook (2015) Front. Comput. Neurosci. 9:99; the rule of their code, "
+              "github peter-u-diehl/stdp-mnist",
     pre_traces=(Trace("pre", "pre", "tau_pre", "= 1"),),
     post_traces=(Trace("post1", "post1", "tau_post", "= 1"), Trace("post2", "post2", "tau_post2", "= 1")),
     on_pre_change="-nu_pre*{post.post1}",

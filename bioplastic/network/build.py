@@ -49,7 +49,7 @@ def _trace_code(spec: NetworkSpec, layer: str) -> tuple[list[str], list[str], di
             for line in (rule.pre_reset if side == "pre" else rule.post_reset).splitlines():
                 if line.strip() and line not in on_spike:
                     on_spike.append(line)
-            for trace, tau in rule_traces(rule, side).items():
+            for trace in rule_traces(rule, side):
                 decay.setdefault(trace, (rule, side))
     return equations, on_spike, decay
 
@@ -191,8 +191,8 @@ def _layer_groups(spec: NetworkSpec, layer: Layer, n_copies: int, name: str, *, 
     if layer.inhibition is None:
         return [exc, None, None, None]
     inhibition = layer.inhibition
-    inh = inhibition.model.make_group(layer.size * n_copies, namespace={"learning": 0.0}, name=f"{name}_{layer.name}_inh",
-                                      dt=spec.dt)
+    inh = inhibition.model.make_group(layer.size * n_copies, namespace={"learning": 0.0},
+                                      name=f"{name}_{layer.name}_inh", dt=spec.dt)
     # Each excitatory neuron drives its own inhibitory partner ...
     s_ei = Synapses(exc, inh, on_pre=f"{inhibition.model.excitatory_input}_post += w_exc_inh",
                     namespace={"w_exc_inh": inhibition.w_exc_inh}, name=f"{name}_{layer.name}_ei", dt=spec.dt)

@@ -221,8 +221,8 @@ def conv_network_from_config(network: dict, input_shape: tuple, n_steps: int, n_
                           "(or null).")
     for name in list(layers)[:-1]:
         if isinstance(projections[name].rule, (RewardSTDP, SupervisedKernel)):
-            raise ConfigError(f"network.projections.{projections[name].name}: {projections[name].rule.name} needs class "
-                              "maps; only the last (decision) layer can use it. Use stdp_kernel here.")
+            raise ConfigError(f"network.projections.{projections[name].name}: {projections[name].rule.name} "
+                              "needs class maps; only the last (decision) layer can use it. Use stdp_kernel here.")
         if projections[name].rule is not None and layers[name].competition is None:
             raise ConfigError(f"network.layers.{name}: an STDP layer learns through its k winners; give it "
                               "competition: {k: ..., radius: ...}.")

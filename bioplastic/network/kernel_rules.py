@@ -108,7 +108,7 @@ class RewardSTDP:
         if self.adapt_every < 0:
             raise ConfigError(f"{where}.adapt_every must be >= 0, got {self.adapt_every}.")
 
-    def adapted(self, correct: float, wrong: float) -> "RewardSTDP":
+    def adapted(self, correct: float, wrong: float) -> RewardSTDP:
         """The rule with MozafariDeep's adapted rates, from one batch's fractions correct/wrong."""
         reward = wrong * self.adaptive_int + self.adaptive_min
         punish = correct * self.adaptive_int + self.adaptive_min

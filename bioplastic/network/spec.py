@@ -290,7 +290,8 @@ def layer_from_config(name: str, section: dict, n_classes: int) -> Layer:
     inh = section.get("inhibition")
     if inh is not None:
         if inh["lateral"] not in LATERAL:
-            raise ConfigError(f"{where}.inhibition.lateral must be one of {', '.join(LATERAL)}, got {inh['lateral']!r}.")
+            raise ConfigError(f"{where}.inhibition.lateral must be one of {', '.join(LATERAL)}, "
+                              f"got {inh['lateral']!r}.")
         inhibition = Inhibition(neuron_from_config(inh["neuron"]), inh["lateral"],
                                 _number(inh["radius"], f"{where}.inhibition.radius", minimum=0),
                                 _number(inh["w_exc_inh"], f"{where}.inhibition.w_exc_inh", minimum=0),
@@ -372,8 +373,9 @@ def check_traces(spec: NetworkSpec) -> None:
                         other, other_side = seen[trace][1:]
                         raise ConfigError(
                             f"layer {layer!r} keeps one {trace!r} trace for projection {other!r} ({other_side}) and "
-                            f"{p.name!r} ({side}), but their time constants differ ({seen[trace][0]} vs {tau}). Set "
-                            f"the tau_pre/tau_post parameters of network.projections.{p.name}.plasticity so they agree.")
+                            f"{p.name!r} ({side}), but their time constants differ ({seen[trace][0]} vs {tau}). "
+                            f"Set the tau_pre/tau_post parameters of network.projections.{p.name}.plasticity so "
+                            "they agree.")
                     seen[trace] = (tau, p.name, side)
         signs = {p.rule.ltp_sign for p in spec.incoming(layer) if p.plastic} if layer != INPUT else set()
         if len(signs) > 1:

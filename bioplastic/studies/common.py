@@ -36,7 +36,8 @@ def repeat_rule(config: dict) -> RepeatRule | None:
     section = config["protocol"]["repeat"]
     if not section["enabled"]:
         return None
-    return RepeatRule(int(section["min_spikes"]), positive(section["rate_increase"], Hz, "protocol.repeat.rate_increase"),
+    return RepeatRule(int(section["min_spikes"]),
+                      positive(section["rate_increase"], Hz, "protocol.repeat.rate_increase"),
                       int(section["max_repeats"]), float(section["extra_fraction"])).validate()
 
 
@@ -130,7 +131,8 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
     with activated(device, label) as build_dir:
         brian2.seed(int(brian_seed))   # Poisson input spikes: reproducible for a given seed and device
         trained = build_training_network(spec, protocol, initial_weights, **network_options)
-        report = _tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s") if not device.standalone else True
+        report = (_tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s")
+                  if not device.standalone else True)
         timings = run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
         weights = {p: trained.weight_snapshots(p)[:len(checkpoints)] for p in spec.plastic_projections}
         frozen = {p: np.broadcast_to(initial_weights[p], (len(checkpoints),) + np.shape(initial_weights[p]))

@@ -235,7 +235,8 @@ def tables_markdown(metrics: dict) -> str:
               "| reduction |", "|---|---|---:|---:|---:|---:|---:|"]
     for name, v in metrics["variants"].items():
         factor = v.get("forgetting_reduction_vs_baseline")
-        lines.append(f"| {name} | [{architectures.index(v['architecture']) + 1}] | {cell(v, 'task1_digits')} | {cell(v, 'task2_letters')} | {cell(v, 'task2_digits')} "
+        lines.append(f"| {name} | [{architectures.index(v['architecture']) + 1}] | {cell(v, 'task1_digits')} "
+                     f"| {cell(v, 'task2_letters')} | {cell(v, 'task2_digits')} "
                      f"| {cell(v, 'forgetting')} | {'' if factor is None else f'{factor:.2f}x'} |")
     return "\n".join(lines) + "\n"
 

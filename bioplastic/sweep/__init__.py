@@ -24,7 +24,7 @@ import traceback
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from bioplastic.errors import BioplasticError
 

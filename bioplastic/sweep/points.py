@@ -79,8 +79,8 @@ def parse_ranges(items: list[str] | None) -> dict:
         key, _, raw = item.partition("=")
         match = _RANGE.match(raw.strip())
         if not key or not match:
-            raise ConfigError(f"--sample {item!r}: expected KEY=LOW..HIGH or KEY=LOW..HIGH:log "
-                              "(e.g. --sample network.projections.input_to_exc.plasticity.parameters.A_pre=1e-4..1e-2:log).")
+            raise ConfigError(f"--sample {item!r}: expected KEY=LOW..HIGH or KEY=LOW..HIGH:log (e.g. --sample "
+                              "network.projections.input_to_exc.plasticity.parameters.A_pre=1e-4..1e-2:log).")
         low, high = (split_values(match[name])[0] for name in ("low", "high"))
         out[key.strip()] = {"low": low, "high": high, "log": match["scale"] == "log"}
     return out

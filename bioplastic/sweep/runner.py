@@ -27,7 +27,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import yaml
@@ -156,15 +156,15 @@ def execute(task: dict) -> dict:
     started = time.time()
     with open(Path(task["sweep_dir"]) / "executions.log", "a") as log:
         log.write(f"{task['task_id']} host={host} pid={pid} job={job or '-'} "
-                  f"started={datetime.now(timezone.utc).isoformat()}\n")
+                  f"started={datetime.now(UTC).isoformat()}\n")
     (partial / "config.yaml").write_text(dump(task["config"]))
     provenance = {"task": task["task_id"], "point": task["point"], "seed": task["seed"],
                   "overrides": task["overrides"], "command": task["command"], "host": host, "pid": pid,
-                  "job_id": job, "started": datetime.now(timezone.utc).isoformat(), "versions": versions()}
+                  "job_id": job, "started": datetime.now(UTC).isoformat(), "versions": versions()}
     write_json(partial / "provenance.json", dict(provenance, status="running"))
     metrics = study_module(task["config"]["study"]).run(task["config"], partial)
     wall = round(time.time() - started, 2)
-    provenance.update(status="complete", finished=datetime.now(timezone.utc).isoformat(), wall_time_s=wall)
+    provenance.update(status="complete", finished=datetime.now(UTC).isoformat(), wall_time_s=wall)
     write_json(partial / "provenance.json", provenance)
     result = {"task_id": task["task_id"], "point": task["point"], "seed": task["seed"],
               "overrides": task["overrides"], "host": host, "job_id": job, "wall_time_s": wall,
@@ -200,7 +200,7 @@ class SweepDirectory:
                                 "command": self.plan.command, "keys": self.plan.keys, "points": self.plan.points,
                                 "seeds": self.plan.seeds, "metric": self.plan.metric,
                                 "sweep": self.plan.config.get("sweep"), "versions": versions(),
-                                "created": datetime.now(timezone.utc).isoformat(), "runs": []})
+                                "created": datetime.now(UTC).isoformat(), "runs": []})
         self.points.mkdir(exist_ok=True)
         for stale in self.points.glob("*.partial"):       # left by a killed run; its task reruns
             shutil.rmtree(stale, ignore_errors=True)
@@ -219,7 +219,7 @@ class SweepDirectory:
         counts = {}
         for entry in status.values():
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        index = {"identity": self.plan.identity, "updated": datetime.now(timezone.utc).isoformat(),
+        index = {"identity": self.plan.identity, "updated": datetime.now(UTC).isoformat(),
                  "counts": counts,
                  "tasks": {t["task_id"]: {"point": t["point"], "seed": t["seed"], "overrides": t["overrides"],
                                           **status[t["task_id"]]} for t in tasks}}
@@ -338,7 +338,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str |
         directory.write_index(tasks, status)
         outcome = _report(directory, plan, tasks, status, executed, time.time() - started)
         directory.record_run({"command": plan.command, "host": socket.gethostname(), "where": where,
-                              "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+                              "started": datetime.fromtimestamp(started, UTC).isoformat(),
                               "wall_time_s": round(outcome.wall_time_s, 2), "executed": executed,
                               "done": outcome.done, "failed": len(outcome.failed), "interrupted": interrupted})
     return outcome

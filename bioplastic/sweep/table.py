@@ -143,8 +143,6 @@ def _axis(values: list) -> tuple[list, list[str], bool]:
 
 def line_plot(table: list[dict], keys: list[str], metric: str, path: Path) -> Path:
     """The metric over the first swept key (mean ± std over seeds), one line per value of the others."""
-    import matplotlib
-
     from bioplastic.plotting import new_figure
 
     points = by_point(table, keys, metric)
@@ -172,8 +170,6 @@ def line_plot(table: list[dict], keys: list[str], metric: str, path: Path) -> Pa
 
 def heatmap(table: list[dict], keys: list[str], metric: str, path: Path) -> Path:
     """The metric over two swept keys: colour = mean over seeds, text = mean ± std."""
-    import matplotlib
-
     from bioplastic.plotting import new_figure
 
     points = by_point(table, keys, metric)
