@@ -287,7 +287,8 @@ def task1(task) -> dict:
           fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
           labels_test=labels["test"], train_idx=train_idx)
     return {"seed": seed, "radii": list(radii), "curve": curve, "carried_epoch": carried["epoch"],
-            "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings, "stdp": stdp}
+            "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings,
+            "stdp": stdp}
 
 
 # --- stage 2: task-2 features ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from bioplastic.config import variant_config
 from bioplastic.errors import ConfigError, ModelError
 from bioplastic.models import NEURON_MODELS, characterize
 from bioplastic.results import write_json
-from bioplastic.studies.common import positive
+from bioplastic.studies.common import positive, spec_from_config
 from bioplastic.units import parse_quantity
 
 # ---------------------------------------------------------------- defaults
@@ -334,8 +334,7 @@ def _network_part(config: dict, out_dir) -> dict:
     metrics = summarize(results)
     for (cfg, name, _), r in zip(tasks, results):
         net = cfg["network"]
-        # BUG (ruff F821): spec_from_config is only imported inside run(); NameError here.
-        layer = net["layers"][spec_from_config(cfg, len(cfg["data"]["classes"])).readout_layer]  # noqa: F821
+        layer = net["layers"][spec_from_config(cfg, len(cfg["data"]["classes"])).readout_layer]
         v = metrics["variants"][name]
         v.update(excitatory_model=layer["neuron"]["model"], dt=str(net["dt"]),
                  w_inh_exc=(layer["inhibition"] or {}).get("w_inh_exc"),
@@ -362,7 +361,6 @@ def run(config: dict, out_dir) -> dict:
     settings = {name: _model_config(config, name) for name in names}
     models = {name: NEURON_MODELS[name].validate() for name in names}
     if section["network"]:
-        from bioplastic.studies.common import spec_from_config
         for name in config["variants"]:
             cfg = variant_config(config, name)
             spec_from_config(cfg, len(cfg["data"]["classes"]))     # models, layers, projections
