@@ -100,7 +100,8 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     """Yield ``<out>.partial``; on success rename it to ``out``.
 
     An existing ``<out>.partial`` of the same config (an interrupted run) is resumed: the tasks
-    it finished are not run again. One of another config is replaced.
+    it finished are not run again. One of another config is refused (hours of finished tasks
+    are not discarded silently) unless ``overwrite``.
     """
     from bioplastic.sweep import cached_task_count, task_cache
 
@@ -113,6 +114,11 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     same_config = (partial / "config.yaml").exists() and (partial / "config.yaml").read_text() == dump(config)
     if same_config:          # finished tasks, and checkpoints a study keeps inside a task, carry on
         print(f"resuming {partial}: {cached_task_count(tasks)} finished tasks are kept.")
+    elif partial.exists() and not overwrite:
+        raise ConfigError(f"{str(partial)!r} holds an interrupted run of another configuration "
+                          f"({cached_task_count(tasks)} finished tasks). To resume it, run its own config: "
+                          f"`bioplastic run {partial / 'config.yaml'} --out {out}`; to discard it, add --overwrite; "
+                          "or choose another --out.")
     else:
         shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True, exist_ok=True)

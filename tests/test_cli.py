@@ -154,3 +154,16 @@ def test_models_command_lists_and_describes(capsys):
     assert "adaptive_lif" in listing and "supervised" in listing
     assert cli.main(["models", "adaptive_lif"]) == 0
     assert "v > v_thresh + theta" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_of_another_config_is_not_discarded_silently(bar_digits, monkeypatch):
+    def interrupted(config, out_dir):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(supervised, "run", interrupted)
+    out = bar_digits / "sweep"
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 130
+    kept = (out.with_name("sweep.partial") / "config.yaml").read_text()
+    assert cli.main(["run", EXPERIMENT, *TINY, "seeds=[3]", "--out", str(out)]) == 2   # refused, nothing touched
+    assert (out.with_name("sweep.partial") / "config.yaml").read_text() == kept
+    assert cli.main(["run", EXPERIMENT, *TINY, "seeds=[3]", "--out", str(out), "--overwrite"]) == 130   # replaced
+    assert "seeds: [3]" in (out.with_name("sweep.partial") / "config.yaml").read_text()

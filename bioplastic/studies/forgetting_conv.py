@@ -447,6 +447,24 @@ def langevin_phase(spec, unit1: dict, rule: dict, lang: dict, rng):
 # --- the run --------------------------------------------------------------------------------
 
 
+#: What each stage's tasks read of the `forgetting` section, their own and through the stage
+#: files of the stages before (None: all of it).
+STAGE_READS = {1: ("task1_state", "adapt_once_per_epoch"),
+               2: ("task1_state", "adapt_once_per_epoch", "rehearsal_fraction"), 3: None}
+
+
+def stage_config(config: dict, stage: int) -> dict:
+    """The part of the config that a stage's tasks depend on. A finished task is kept under a
+    key made of its arguments, so a task carrying only this keeps its key when a setting of a
+    later stage changes (e.g. the list of protections): resuming such a run recomputes only
+    what the change affects."""
+    sections = ("data", "network", "conv", "device", "evaluation", "forgetting") + (("task2",) if stage > 1 else ())
+    out = {key: copy.deepcopy(config[key]) for key in sections}
+    if STAGE_READS[stage] is not None:
+        out["forgetting"] = {key: config["forgetting"][key] for key in STAGE_READS[stage]}
+    return out
+
+
 def run(config: dict, out_dir) -> dict:
     prepare(config)                                          # fail fast, before any computation
     out_dir = Path(out_dir)
@@ -454,13 +472,13 @@ def run(config: dict, out_dir) -> dict:
     seeds = [int(s) for s in config["seeds"]]
     variants = _variants(f)
     radii_all = f["radii"]
-    first = map_tasks(task1, [(config, s, r, out_dir) for s in seeds for r in radii_all],
+    first = map_tasks(task1, [(stage_config(config, 1), s, r, out_dir) for s in seeds for r in radii_all],
                       workers=workers, scheduler=scheduler)
     sets = sorted({(tuple(r), _training_set(v)) for v, r in variants})
-    features = map_tasks(task2_features, [(config, s, list(r), t, out_dir) for s in seeds for r, t in sets],
-                         workers=workers, scheduler=scheduler)
-    second = map_tasks(task2_decision, [(config, s, v, r, out_dir) for s in seeds for v, r in variants],
-                       workers=workers, scheduler=scheduler)
+    features = map_tasks(task2_features, [(stage_config(config, 2), s, list(r), t, out_dir)
+                                          for s in seeds for r, t in sets], workers=workers, scheduler=scheduler)
+    second = map_tasks(task2_decision, [(stage_config(config, 3), s, v, r, out_dir)
+                                        for s in seeds for v, r in variants], workers=workers, scheduler=scheduler)
     second = [r for group in second for r in group]
     metrics = summarize(first, second, config)
     metrics["timings"] = {"task1": {f"seed{r['seed']}_{_radii_name(r['radii'])}": r["timings"] for r in first},
