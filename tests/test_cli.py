@@ -132,6 +132,8 @@ def test_crashed_run_is_marked_failed_and_a_refused_one_leaves_no_folder(bar_dig
     (["network.layers.exc.n_per_class=null", "network.layers.exc.size=6",
       "network.projections.input_to_exc.plasticity.rule=stdp"], "the segment readout needs class segments"),
     ("network.readout.kind=votes", "network.readout.kind must be one of segments, label_assignment"),
+    # A network that cannot fit in memory is refused from its size, before anything is allocated.
+    ("network.layers.exc.n_per_class=100000", "GiB of memory available"),
 ])
 def test_bad_input_fails_before_any_simulation(bar_digits, monkeypatch, capsys, override, message):
     monkeypatch.setattr(supervised, "train_and_test", lambda task: pytest.fail("simulation started"))
@@ -139,7 +141,7 @@ def test_bad_input_fails_before_any_simulation(bar_digits, monkeypatch, capsys, 
     overrides = override if isinstance(override, list) else [override]
     assert cli.main(["run", EXPERIMENT, *TINY, *overrides, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
-    assert not out.exists()
+    assert not out.exists() and not out.with_name("run.partial").exists()
 
 
 def test_corrupt_data_file_is_reported(bar_digits, capsys):

@@ -196,3 +196,17 @@ def test_common_keys_of_the_wrong_type_are_refused_when_read(override, message):
     with pytest.raises(ConfigError) as info:
         load_config("experiments/supervised_stdp_alltd.yaml", [override])
     assert message in str(info.value)
+
+
+def test_the_synapse_estimate_counts_every_connectivity_and_the_memory_check_uses_it():
+    from bioplastic.config import load_config
+    from bioplastic.studies.common import BYTES_PER_SYNAPSE, check_memory, spec_from_config
+    config = load_config(str(REPO / "experiments" / "supervised_stdp_alltd.yaml"), ["data.classes=[0,1,2]"])
+    spec = spec_from_config(config, 3)
+    n = spec.layers["exc"].size
+    # input -> exc all-to-all, exc <-> its inhibitory partners, partners -> all other exc neurons
+    built = 784 * n + n + sum(len(spec.layers["exc"].lateral_pairs()[0]) for _ in [0])
+    assert spec.synapse_estimate() == built
+    check_memory(spec, 2, available=2 * built * BYTES_PER_SYNAPSE)                  # fits exactly
+    with pytest.raises(ConfigError, match="about 0.0 GiB, more than"):
+        check_memory(spec, 2, available=2 * built * BYTES_PER_SYNAPSE - 1)

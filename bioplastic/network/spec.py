@@ -162,6 +162,25 @@ class NetworkSpec:
         """One layer, fed only by all-to-all input: batched evaluation can replace the input by a drive."""
         return (len(self.layers) == 1 and all(p.source == INPUT and p.dense for p in self.projections.values()))
 
+    def synapse_estimate(self) -> int:
+        """Synapses of one copy, counted from sizes alone (nothing is built): projections, and
+        each layer's excitatory <-> inhibitory partners and lateral inhibition."""
+        total = 0
+        for p in self.projections.values():
+            n_pre, n_post = self.size(p.source), self.size(p.target)
+            total += {"all_to_all": n_pre * n_post, "one_to_one": n_post, "all_but_self": n_pre * (n_post - 1),
+                      "fixed_probability": p.probability * n_pre * n_post,
+                      "within_radius": n_post * min(n_pre, np.pi * (p.radius + 0.5) ** 2)}.get(p.connectivity,
+                                                                                            n_pre * n_post)
+        for layer in self.layers.values():
+            if layer.inhibition is None:
+                continue
+            n = layer.size
+            lateral = {"all_but_self": n * (n - 1), "radius": n * min(n, np.pi * (layer.inhibition.radius + 0.5) ** 2),
+                       "none": 0}[layer.inhibition.lateral]
+            total += n + lateral
+        return int(total)
+
     def pairs(self, name: str):
         """(pre, post) index pairs of a projection within one copy."""
         p = self.projections[name]

@@ -21,9 +21,41 @@ from bioplastic.protocol import ProtocolBuilder, RepeatRule, repeat_protocol
 from bioplastic.units import check_unit, parse_quantity, positive
 
 
+#: Bytes a Brian2 synapse takes, about: indices, weight, rule variables, per-synapse bounds.
+BYTES_PER_SYNAPSE = 64
+
+
 def spec_from_config(config: dict, n_classes: int = 0) -> NetworkSpec:
-    """The network of a config (``network.layers`` / ``network.projections``), checked."""
-    return network_from_config(config["network"], n_classes)
+    """The network of a config (``network.layers`` / ``network.projections``), checked, and its
+    size checked against this machine's memory before anything is allocated."""
+    spec = network_from_config(config["network"], n_classes)
+    check_memory(spec, len(config.get("seeds") or [0]))
+    return spec
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), None where unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(spec: NetworkSpec, n_copies: int, available: int | None = None) -> None:
+    """Refuse a network whose synapses alone would not fit in memory, before building it."""
+    synapses = spec.synapse_estimate() * n_copies
+    needed = synapses * BYTES_PER_SYNAPSE
+    available = available_memory() if available is None else available
+    if available is not None and needed > available:
+        sizes = ", ".join(f"{name} {layer.size}" for name, layer in spec.layers.items())
+        raise ConfigError(f"this network has about {synapses:,.0f} synapses ({n_copies} copies, one per seed; "
+                          f"layers: {sizes}), about {needed / 2**30:,.1f} GiB, more than the "
+                          f"{available / 2**30:,.1f} GiB of memory available. Make the layers smaller "
+                          "(e.g. network.layers.<name>.n_per_class or size), or run fewer seeds at once.")
 
 
 def protocol_options(config: dict) -> dict:
