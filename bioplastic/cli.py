@@ -138,8 +138,9 @@ def _report(args) -> int:
         report = getattr(study_module(name), "report", None)
         if report is None:
             raise BioplasticError(f"the {name} study has no Markdown report yet ({', '.join(d for d, *_ in runs)}).")
-        folders = "\n".join(f"{k}. `{d}`" for k, (d, *_) in enumerate(runs, 1)) if len(runs) > 1 else f"`{runs[0][0]}`"
-        sections.append(f"## {name}\n\nRun folder{'s' if len(runs) > 1 else ''}: {folders}\n\n"
+        folders = (":\n\n" + "\n".join(f"{k}. `{d}`" for k, (d, *_) in enumerate(runs, 1)) if len(runs) > 1
+                   else f": `{runs[0][0]}`")
+        sections.append(f"## {name}\n\nRun folder{'s' if len(runs) > 1 else ''}{folders}\n\n"
                         f"{report([(config, metrics) for _, config, metrics in runs]).strip()}\n")
     text = "\n".join(sections)
     if args.out:

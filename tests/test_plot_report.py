@@ -64,3 +64,52 @@ def test_unfinished_or_foreign_folders_are_refused(tmp_path, capsys):
     (done / "config.yaml").write_text("study: supervised\n")
     assert cli.main(["plot", str(done)]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def test_forgetting_conv_figure_and_table_from_a_hand_made_metrics_json(tmp_path, capsys):
+    """No training: a metrics.json written by hand is drawn and tabulated."""
+    from bioplastic.results import write_json
+
+    curve = {"mean": [10.0, 50.0, 60.0], "std": [1.0, 2.0, 3.0]}
+    row = {"radii": [0, 0], "task1_digits": [90.0, 1.0], "task2_letters": [80.0, 2.0], "task2_digits": [40.0, 3.0],
+           "forgetting": [50.0, 2.5], "letters_curve": curve, "digits_curve": curve, "reference": None}
+    metrics = {"seeds": [0, 1], "epochs": [0, 1, 2], "task1_state": "best", "n_train": [3000, 3000],
+               "task2": {"r0_0": row, "r3_1": dict(row, radii=[3, 1]), "freeze": dict(row, radii=[3, 1])}}
+    (tmp_path / "config.yaml").write_text("study: forgetting_conv\ntitle: hand-made\n")
+    write_json(tmp_path / "metrics.json", metrics)
+    assert cli.main(["plot", str(tmp_path)]) == 0
+    assert (tmp_path / "forgetting_conv.png").stat().st_size > 0
+    assert cli.main(["report", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "| r3_1 | 3, 1 | 90.0 ± 1.0 | 80.0 ± 2.0 | 40.0 ± 3.0 | 50.0 ± 2.5 |" in text
+    assert "over seeds [0, 1]" in text
+
+
+def test_conv_stdp_figures_and_tables_from_hand_made_files(tmp_path, capsys):
+    """accuracy_over_epochs.png from metrics.json, encoding.png from encoding.npz; no data, no training."""
+    import numpy as np
+
+    from bioplastic.results import write_json
+
+    run = tmp_path / "conv"
+    run.mkdir()
+    curves = {"0": [60.0, 70.0, 80.0], "1": [62.0, 74.0, 78.0]}
+    metrics = {"epochs": [1, 2, 3], "seeds": [0, 1], "n_train": 1500, "n_test": 300, "n_classes": 10,
+               "test_accuracy_per_seed": {s: {"epoch": [1, 2, 3], "test_accuracy": c} for s, c in curves.items()},
+               "test_accuracy_mean": [61.0, 72.0, 79.0], "test_accuracy_std": [1.0, 2.0, 1.0],
+               "final_mean_std": [79.0, 1.0], "best_mean_std": [79.0, 1.0],
+               "stdp": {"0": {"s1": {"images": 1500}, "s2": {"images": 3000}}}}
+    (run / "config.yaml").write_text("study: conv_stdp\ndata: {classes: [0, 1]}\n"
+                                     "conv: {epochs: {s1: 1, s2: 2, s3: 3}}\n")
+    write_json(run / "metrics.json", metrics)
+    latency = np.full((2, 6, 28, 28), -1)
+    latency[:, :, 10:18, 10:18] = 3
+    np.savez_compressed(run / "encoding.npz", images=np.zeros((2, 28, 28), np.uint8), latency=latency,
+                        n_steps=np.array(15), map_names=np.array([f"map {m}" for m in range(6)]))
+    assert cli.main(["plot", str(run)]) == 0
+    for name in ("accuracy_over_epochs.png", "encoding.png"):
+        assert (run / name).stat().st_size > 0
+    assert cli.main(["report", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "| 1 | 1,500 / 300 | s1: 1 x 1,500, s2: 2 x 1,500 | 3 | 2 | 79.0 ± 1.0 % | 79.0 ± 1.0 % |" in text
+    assert "| 2 | 72.0 ± 2.0 % |" in text
