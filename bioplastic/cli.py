@@ -114,14 +114,19 @@ def _plot(args) -> int:
     if plot is None:
         raise BioplasticError(f"the {config['study']} study cannot redraw its figures from a run folder yet "
                               "(it has no plot function).")
+    from bioplastic.plotting import FigureSkipped
+
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", FigureSkipped)
         written = plot(metrics, config, directory)
     print(f"bioplastic plot: {len(written)} figure(s) of the {config['study']} run in {directory}/")
     for path in written:
         print(f"  {path}")
     for warning in caught:
-        print(f"note: {warning.message}", file=sys.stderr)
+        if issubclass(warning.category, FigureSkipped):
+            print(f"note: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     return 0
 
 

@@ -3,7 +3,10 @@
 import json
 import re
 
+import pytest
+
 from bioplastic import cli
+from bioplastic.studies import STUDIES, study_module
 
 from test_cli import EXPERIMENT, TINY, bar_digits  # noqa: F401 (a fixture)
 
@@ -16,17 +19,25 @@ def _run_supervised(root):
 
 def test_plot_restores_the_figures_of_a_run_folder(bar_digits, capsys):
     out = _run_supervised(bar_digits)
-    figures = sorted(p.name for p in out.glob("*.png"))
-    assert figures == ["learning_curve.png", "weights_adaptive_threshold.png", "weights_no_adaptive_threshold.png"]
+    figures = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert sorted(figures) == ["learning_curve.png", "weights_adaptive_threshold.png",
+                               "weights_no_adaptive_threshold.png"]
     for name in figures:
         (out / name).unlink()
     capsys.readouterr()
     assert cli.main(["plot", str(out)]) == 0
     printed = capsys.readouterr()
-    for name in figures:
-        assert (out / name).stat().st_size > 0
+    for name, drawn_by_the_run in figures.items():
+        assert (out / name).read_bytes() == drawn_by_the_run          # the same code drew both
         assert name in printed.out
     assert "note:" not in printed.err
+    # A folder written before the final weights were saved: the other figures, and a note.
+    (out / "weights_no_adaptive_threshold.npz").unlink()
+    assert cli.main(["plot", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert ("note: weights_no_adaptive_threshold.png not drawn: weights_no_adaptive_threshold.npz is missing"
+            in printed.err)
+    assert "weights_adaptive_threshold.png" in printed.out
 
 
 def test_report_tabulates_the_numbers_of_metrics_json(bar_digits, capsys, tmp_path):
@@ -113,3 +124,25 @@ def test_conv_stdp_figures_and_tables_from_hand_made_files(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| 1 | 1,500 / 300 | s1: 1 x 1,500, s2: 2 x 1,500 | 3 | 2 | 79.0 ± 1.0 % | 79.0 ± 1.0 % |" in text
     assert "| 2 | 72.0 ± 2.0 % |" in text
+
+
+def test_neuron_models_figures_are_redrawn_from_the_saved_traces(tmp_path, capsys):
+    from test_neuron_models_study import EXPERIMENT as NEURON_MODELS, TINY as SMALL
+
+    out = tmp_path / "run"
+    assert cli.main(["run", NEURON_MODELS, *SMALL, "--out", str(out)]) == 0
+    figures = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert sorted(figures) == ["fi_curves.png", "step_and_fi_izhikevich.png", "step_and_fi_lif.png"]
+    for name in figures:
+        (out / name).unlink()
+    assert cli.main(["plot", str(out)]) == 0
+    for name, drawn_by_the_run in figures.items():
+        assert (out / name).read_bytes() == drawn_by_the_run
+    assert cli.main(["report", str(out)]) == 0
+    assert "| lif | " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("study", sorted(STUDIES))
+def test_every_study_can_draw_and_tabulate_a_run_folder(study):
+    module = study_module(study)
+    assert callable(module.plot) and callable(module.report)

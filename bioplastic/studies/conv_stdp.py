@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -284,8 +283,8 @@ def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
             coding = LatencyCoding(**config["conv"]["encoding"])
             save_encoding(config, coding, load_split(config, "train", list(config["data"]["classes"])), out_dir)
         except BioplasticError as exc:
-            warnings.warn(f"encoding.png not drawn: this folder has no encoding.npz and the dataset to recompute "
-                          f"it could not be read ({exc})", stacklevel=2)
+            plotting.skipped(f"encoding.png not drawn: this folder has no encoding.npz and the dataset to recompute "
+                             f"it could not be read ({exc})")
             return written
     with np.load(out_dir / "encoding.npz") as saved:
         plotting.latency_encoding(saved["images"], saved["latency"], out_dir / "encoding.png",

@@ -7,7 +7,6 @@ classes and on a few random class sets of the same size.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -147,8 +146,8 @@ def plot_weight_grids(metrics: dict, out_dir, caption: str = "input weights of e
     for name in metrics["variants"]:
         source, figure = Path(out_dir) / f"weights_{name}.npz", Path(out_dir) / f"weights_{name}.png"
         if not source.exists():
-            warnings.warn(f"{figure.name} not drawn: {source.name} is missing (run folders written before the "
-                          "final weights were saved have none).", stacklevel=2)
+            plotting.skipped(f"{figure.name} not drawn: {source.name} is missing (run folders written before the "
+                             "final weights were saved have none).")
             continue
         with np.load(source) as saved:
             weights = saved[f"weights.{saved['readout_projection']}"][0]
