@@ -228,7 +228,8 @@ def main(argv=None) -> int:
                                       "(config.yaml, metrics.json and the arrays the study saved), e.g. after "
                                       "deleting them or changing the plotting code. Example: "
                                       "bioplastic plot results/supervised_stdp_alltd-20260101-120000")
-    plot.add_argument("dir", help="a finished run folder (not a .partial one), or a sweep's points/<task> folder")
+    plot.add_argument("dir", metavar="DIR",
+                      help="a finished run folder (not a .partial one), or a sweep's points/<task> folder")
     plot.set_defaults(func=_plot)
     report = sub.add_parser("report", help="Markdown result tables of finished run folders",
                             description="Writes the Markdown tables of the README's results from run folders, "

@@ -151,6 +151,9 @@ def load_run(directory: str | Path) -> tuple[dict, dict]:
         partial = directory.with_name(directory.name + ".partial")
         hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
         raise BioplasticError(f"{str(directory)!r} is not a directory{hint}.")
+    if (directory / "sweep.json").exists():
+        raise BioplasticError(f"{str(directory)!r} is a sweep folder (its summary and plots are in it already); "
+                              f"give one of its points instead, e.g. {directory / 'points' / '<task>'}.")
     if not (directory / "config.yaml").exists():
         raise BioplasticError(f"{str(directory)!r} is not a run folder: it has no config.yaml (a folder written by "
                               "`bioplastic run` or a sweep point, e.g. results/<experiment>-<time>).")

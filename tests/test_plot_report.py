@@ -146,3 +146,16 @@ def test_neuron_models_figures_are_redrawn_from_the_saved_traces(tmp_path, capsy
 def test_every_study_can_draw_and_tabulate_a_run_folder(study):
     module = study_module(study)
     assert callable(module.plot) and callable(module.report)
+
+
+def test_a_sweep_point_is_a_run_folder_and_the_sweep_folder_is_refused(bar_digits, capsys):
+    out = bar_digits / "sweep"
+    assert cli.main(["sweep", EXPERIMENT, *TINY, "seeds=[0]", "--out", str(out), "--no-progress",
+                     "--grid", "data.n_train=12"]) == 0
+    point = out / "points" / "p000-s0"
+    (point / "learning_curve.png").unlink()
+    assert cli.main(["plot", str(point)]) == 0
+    assert (point / "learning_curve.png").stat().st_size > 0
+    capsys.readouterr()
+    assert cli.main(["report", str(out)]) == 2
+    assert "is a sweep folder" in capsys.readouterr().err
