@@ -1,5 +1,5 @@
-"""Command line: ``bioplastic run CONFIG [key=value ...]``, ``bioplastic sweep CONFIG --grid key=v1,v2``
-and ``bioplastic models [NAME]``."""
+"""Command line: ``bioplastic run CONFIG [key=value ...]``, ``bioplastic sweep CONFIG --grid key=v1,v2``,
+``bioplastic plot DIR``, ``bioplastic report DIR [DIR ...]`` and ``bioplastic models [NAME]``."""
 from __future__ import annotations
 
 import argparse
@@ -101,6 +101,61 @@ def _sweep(args) -> int:
     return 0
 
 
+def _plot(args) -> int:
+    import warnings
+
+    from bioplastic.results import load_run
+    from bioplastic.studies import study_module
+
+    directory = Path(args.dir)
+    config, metrics = load_run(directory)
+    study = study_module(config["study"])
+    plot = getattr(study, "plot", None)
+    if plot is None:
+        raise BioplasticError(f"the {config['study']} study cannot redraw its figures from a run folder yet "
+                              "(it has no plot function).")
+    from bioplastic.plotting import FigureSkipped
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FigureSkipped)
+        written = plot(metrics, config, directory)
+    print(f"bioplastic plot: {len(written)} figure(s) of the {config['study']} run in {directory}/")
+    for path in written:
+        print(f"  {path}")
+    for warning in caught:
+        if issubclass(warning.category, FigureSkipped):
+            print(f"note: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    return 0
+
+
+def _report(args) -> int:
+    from bioplastic.results import load_run
+    from bioplastic.studies import study_module
+
+    groups = {}                       # study -> [(folder, config, metrics)], in the order given
+    for directory in args.dirs:
+        config, metrics = load_run(directory)
+        groups.setdefault(config["study"], []).append((directory, config, metrics))
+    sections = []
+    for name, runs in groups.items():
+        report = getattr(study_module(name), "report", None)
+        if report is None:
+            raise BioplasticError(f"the {name} study has no Markdown report yet ({', '.join(d for d, *_ in runs)}).")
+        folders = (":\n\n" + "\n".join(f"{k}. `{d}`" for k, (d, *_) in enumerate(runs, 1)) if len(runs) > 1
+                   else f": `{runs[0][0]}`")
+        sections.append(f"## {name}\n\nRun folder{'s' if len(runs) > 1 else ''}{folders}\n\n"
+                        f"{report([(config, metrics) for _, config, metrics in runs]).strip()}\n")
+    text = "\n".join(sections)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"bioplastic report: {sum(map(len, groups.values()))} run folder(s) -> {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _models(args) -> int:
     from bioplastic.models import NEURON_MODELS, PLASTICITY_RULES, get_neuron_model, get_plasticity_rule
 
@@ -168,6 +223,22 @@ def main(argv=None) -> int:
     sweep.add_argument("--dry-run", action="store_true", help="check every point, list them, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(func=_sweep)
+    plot = sub.add_parser("plot", help="redraw every figure of a finished run folder from its files",
+                          description="Draws the figures of a run again from the files of its folder alone "
+                                      "(config.yaml, metrics.json and the arrays the study saved), e.g. after "
+                                      "deleting them or changing the plotting code. Example: "
+                                      "bioplastic plot results/supervised_stdp_alltd-20260101-120000")
+    plot.add_argument("dir", metavar="DIR",
+                      help="a finished run folder (not a .partial one), or a sweep's points/<task> folder")
+    plot.set_defaults(func=_plot)
+    report = sub.add_parser("report", help="Markdown result tables of finished run folders",
+                            description="Writes the Markdown tables of the README's results from run folders, "
+                                        "grouped by study (one section per study; in a table 'run k' is the k-th "
+                                        "folder of that study as given). Example: bioplastic report results/dc100 "
+                                        "results/dc400 --out results.md")
+    report.add_argument("dirs", nargs="+", metavar="DIR", help="finished run folders")
+    report.add_argument("--out", metavar="FILE", help="write the Markdown to FILE (default: print it)")
+    report.set_defaults(func=_report)
     models = sub.add_parser("models", help="list models, or print one model's equations and parameters")
     models.add_argument("name", nargs="?")
     models.set_defaults(func=_models)

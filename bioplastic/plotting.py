@@ -3,11 +3,21 @@ learned weights as images, and multi-panel study summaries. Matplotlib, Agg back
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import matplotlib
 from matplotlib.figure import Figure
+
+class FigureSkipped(UserWarning):
+    """A figure that a run folder lacks the data for (``bioplastic plot`` prints it as a note)."""
+
+
+def skipped(message: str) -> None:
+    """Warn that a figure was not drawn, and why (a study's ``plot`` goes on with the others)."""
+    warnings.warn(message, FigureSkipped, stacklevel=3)
+
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 

@@ -141,3 +141,35 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     if out.exists():
         shutil.rmtree(out)
     os.replace(partial, out)
+
+
+def load_run(directory: str | Path) -> tuple[dict, dict]:
+    """(config, metrics) of a finished run folder: one written by ``bioplastic run`` or one point of a
+    sweep (``points/<task>``). A ``.partial`` folder, or one without config.yaml or metrics.json, is
+    refused with what to do."""
+    import yaml
+
+    directory = Path(directory)
+    if directory.name.endswith(".partial"):
+        raise BioplasticError(f"{str(directory)!r} is an unfinished run (a .partial folder): it has no complete "
+                              "results to draw or tabulate. Rerun the command that wrote it (same --out) to finish it.")
+    if not directory.is_dir():
+        partial = directory.with_name(directory.name + ".partial")
+        hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
+        raise BioplasticError(f"{str(directory)!r} is not a directory{hint}.")
+    if (directory / "sweep.json").exists():
+        raise BioplasticError(f"{str(directory)!r} is a sweep folder (its summary and plots are in it already); "
+                              f"give one of its points instead, e.g. {directory / 'points' / '<task>'}.")
+    if not (directory / "config.yaml").exists():
+        raise BioplasticError(f"{str(directory)!r} is not a run folder: it has no config.yaml (a folder written by "
+                              "`bioplastic run` or a sweep point, e.g. results/<experiment>-<time>).")
+    provenance_path = directory / "provenance.json"
+    status = json.loads(provenance_path.read_text()).get("status") if provenance_path.exists() else None
+    if status not in (None, "complete"):
+        raise BioplasticError(f"{str(directory)!r} is not a finished run: its provenance.json says status {status!r}.")
+    if not (directory / "metrics.json").exists():
+        raise BioplasticError(f"{str(directory)!r} has no metrics.json: the run did not finish (or wrote no results).")
+    config = yaml.safe_load((directory / "config.yaml").read_text()) or {}
+    if "study" not in config:
+        raise BioplasticError(f"{str(directory / 'config.yaml')!r} names no study (no `study:` key).")
+    return config, json.loads((directory / "metrics.json").read_text())

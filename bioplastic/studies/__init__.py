@@ -1,5 +1,9 @@
 """Studies: what an experiment YAML's ``study:`` key selects. Each module defines
-``DEFAULTS`` (its config schema) and ``run(config, out_dir) -> metrics``."""
+``EXTRA_DEFAULTS`` (its config schema beyond the common one) and ``run(config, out_dir) -> metrics``;
+``plot(metrics, config, out_dir) -> [paths]`` draws every figure of a run from the files of its
+folder (``run`` saves what they need and calls it; so does ``bioplastic plot``), and
+``report([(config, metrics), ...]) -> str`` writes the Markdown tables of run folders
+(``bioplastic report``)."""
 from __future__ import annotations
 
 import difflib

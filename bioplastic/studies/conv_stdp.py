@@ -19,6 +19,7 @@ import json
 import os
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from bioplastic import plotting
 from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.encoding import LatencyCoding, encode_latency_cached
-from bioplastic.errors import ConfigError
+from bioplastic.errors import BioplasticError, ConfigError
 from bioplastic.network import convfast
 from bioplastic.network.convnet import INPUT, LayerTraining, conv_network_from_config
 from bioplastic.network.decision import DecisionLayer
@@ -258,18 +259,43 @@ def summarize(results: list[dict], config: dict) -> dict:
             "engine": config["conv"]["engine"]}
 
 
-def plot_encoding(config: dict, coding: LatencyCoding, train, out_dir, n_images: int = 4) -> None:
-    """The first training images and their latency code (what S1 sees)."""
-    images = train.images[:n_images]
+def save_encoding(config: dict, coding: LatencyCoding, train, out_dir, n_images: int = 4) -> None:
+    """``encoding.npz``: the first training images and their latency code (what S1 sees), for ``encoding.png``."""
+    images = np.asarray(train.images[:n_images])
     latency = encode_latency_cached(images, coding, name=f"{config['data']['dataset']}-figure")
     names = [f"{'on' if m % 2 == 0 else 'off'} {size}x{size}" for size, *_ in coding.scales for m in range(2)]
-    plotting.latency_encoding(images, latency, out_dir / "encoding.png", n_steps=coding.n_steps, map_names=names,
-                              title="DoG maps coded as first-spike steps (dark: early)")
+    np.savez_compressed(Path(out_dir) / "encoding.npz", images=images, latency=np.asarray(latency),
+                        n_steps=np.array(coding.n_steps), map_names=np.array(names))
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """Every figure of a run, from its folder: ``accuracy_over_epochs.png`` from metrics.json, and
+    ``encoding.png`` from ``encoding.npz``. In a folder written before ``encoding.npz`` was saved, the
+    encoding is recomputed from the dataset named in config.yaml (the same first training images) and
+    kept as ``encoding.npz``; that needs the dataset on this machine (``BIOPLASTIC_DATA_DIR``), without
+    it that figure is skipped with a warning."""
+    out_dir = Path(out_dir)
+    metrics = {"n_classes": len(config["data"]["classes"]), **metrics}     # older metrics.json lack n_classes
+    plotting.decision_epochs(metrics, out_dir / "accuracy_over_epochs.png", title=config.get("title") or "")
+    written = [out_dir / "accuracy_over_epochs.png"]
+    if not (out_dir / "encoding.npz").exists():
+        try:
+            coding = LatencyCoding(**config["conv"]["encoding"])
+            save_encoding(config, coding, load_split(config, "train", list(config["data"]["classes"])), out_dir)
+        except BioplasticError as exc:
+            plotting.skipped(f"encoding.png not drawn: this folder has no encoding.npz and the dataset to recompute "
+                             f"it could not be read ({exc})")
+            return written
+    with np.load(out_dir / "encoding.npz") as saved:
+        plotting.latency_encoding(saved["images"], saved["latency"], out_dir / "encoding.png",
+                                  n_steps=int(saved["n_steps"]), map_names=saved["map_names"].tolist(),
+                                  title="DoG maps coded as first-spike steps (dark: early)")
+    return [*written, out_dir / "encoding.png"]
 
 
 def run(config: dict, out_dir) -> dict:
     _, coding, train, _ = prepare(config)                   # fail fast, before any computation
-    plot_encoding(config, coding, train, out_dir)
+    save_encoding(config, coding, train, out_dir)
     tasks = [(config, int(seed), out_dir) for seed in config["seeds"]]
     results = map_tasks(train_seed, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = summarize(results, config)
@@ -277,8 +303,37 @@ def run(config: dict, out_dir) -> dict:
     write_csv(out_dir / "accuracy_over_epochs.csv",
               [{"seed": r["seed"], **{key: values[k] for key, values in r["curve"].items()}}
                for r in results for k in range(len(r["curve"]["epoch"]))])
-    plotting.decision_epochs(metrics, out_dir / "accuracy_over_epochs.png", title=config.get("title") or "")
+    plot(metrics, config, out_dir)
     return metrics
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """Two tables over the runs (run k: the k-th run folder given): what each run trained and its test
+    accuracy after the last decision-layer epoch and at its best epoch; then the test accuracy at
+    every tested epoch, mean ± std over seeds, one column per run."""
+    def pm(pair):
+        return f"{pair[0]:.1f} ± {pair[1]:.1f} %"
+
+    lines = ["| run | images (train / test) | STDP layers | decision-layer epochs | seeds | test accuracy, last epoch "
+             "| best epoch |", "|---|---|---|---:|---:|---:|---:|"]
+    for k, (config, metrics) in enumerate(runs, 1):
+        stdp = next(iter(metrics["stdp"].values()), {})
+        epochs = config["conv"]["epochs"]
+        layers = ", ".join(f"{name}: {epochs[name]} x {info['images'] // max(1, int(epochs[name])):,}"
+                           for name, info in stdp.items()) or "none"
+        lines.append(f"| {k} | {metrics['n_train']:,} / {metrics['n_test']:,} | {layers} | {metrics['epochs'][-1]} | "
+                     f"{len(metrics['seeds'])} | {pm(metrics['final_mean_std'])} | {pm(metrics['best_mean_std'])} |")
+    tested = sorted({e for _, metrics in runs for e in metrics["epochs"]})
+    heads = ([f"run {k}" for k in range(1, len(runs) + 1)] if len(runs) > 1
+             else [f"test accuracy (mean ± std, {len(runs[0][1]['seeds'])} seed(s))"])
+    lines += ["", "| decision-layer epoch | " + " | ".join(heads) + " |", "|---:|" + "---:|" * len(runs)]
+    for epoch in tested:
+        cells = []
+        for _, metrics in runs:
+            i = metrics["epochs"].index(epoch) if epoch in metrics["epochs"] else None
+            cells.append("" if i is None else pm((metrics["test_accuracy_mean"][i], metrics["test_accuracy_std"][i])))
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def summary_text(metrics: dict) -> str:

@@ -21,6 +21,7 @@ two quantiles of it during task 2.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -221,8 +222,22 @@ def run(config: dict, out_dir) -> dict:
             v["forgetting_reduction_vs_baseline"] = base["forgetting"]["mean"] / v["forgetting"]["mean"]
     write_json(out_dir / "metrics.json", metrics)
     (out_dir / "tables.md").write_text(tables_markdown(metrics))
-    plotting.forgetting_panels(metrics, config["forgetting_report"]["panels"], out_dir / "forgetting.png")
+    plot(metrics, config, out_dir)
     return metrics
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """The run's figure from metrics.json and config.yaml alone: ``forgetting.png``, the panels of
+    ``forgetting_report.panels``."""
+    path = Path(out_dir) / "forgetting.png"
+    plotting.forgetting_panels(metrics, config["forgetting_report"]["panels"], path)
+    return [path]
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """Each run's tables (:func:`tables_markdown`)."""
+    return "\n".join((f"Run {k}:\n\n" if len(runs) > 1 else "") + tables_markdown(metrics)
+                     for k, (_, metrics) in enumerate(runs, 1))
 
 
 def tables_markdown(metrics: dict) -> str:

@@ -485,8 +485,27 @@ def run(config: dict, out_dir) -> dict:
                           "task2_features": {f"seed{r['seed']}_{_radii_name(r['radii'])}_{r['training_set']}":
                                              r["timings"] for r in features}}
     write_results(first, second, metrics, out_dir)
-    plotting.task2_panels(metrics, out_dir / "forgetting_conv.png", title=config.get("title") or "")
+    plot(metrics, config, out_dir)
     return metrics
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """The run's figure from metrics.json alone: ``forgetting_conv.png`` (:func:`plotting.task2_panels`)."""
+    path = Path(out_dir) / "forgetting_conv.png"
+    plotting.task2_panels(metrics, path, title=config.get("title") or "")
+    return [path]
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """Each run's table (:func:`markdown_table`), after a line saying what its numbers are."""
+    blocks = []
+    for k, (_, metrics) in enumerate(runs, 1):
+        caption = (f"test accuracy (%), mean ± std over seeds {metrics['seeds']}; task 1 = the decision layer "
+                   f"carried into task 2 ({metrics['task1_state']} epoch); {metrics['n_train'][0]:,} / "
+                   f"{metrics['n_train'][1]:,} training images in task 1 / 2:")
+        blocks.append((f"Run {k}: {caption}" if len(runs) > 1 else caption[0].upper() + caption[1:]) + "\n\n"
+                      + markdown_table(metrics))
+    return "\n".join(blocks)
 
 
 def summarize(first: list[dict], second: list[dict], config: dict) -> dict:

@@ -16,6 +16,7 @@ accuracies can be compared. ``neuron_models.network: false`` skips it (no data n
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import brian2
@@ -27,6 +28,7 @@ from bioplastic.errors import ConfigError, ModelError
 from bioplastic.models import NEURON_MODELS, characterize
 from bioplastic.results import write_json
 from bioplastic.studies.common import positive, spec_from_config
+from bioplastic.studies.supervised import plot_weight_grids
 from bioplastic.units import parse_quantity
 
 # ---------------------------------------------------------------- defaults
@@ -317,7 +319,7 @@ def plot_fi_overview(raws: dict, path) -> None:
 # ---------------------------------------------------------------- the study
 
 def _network_part(config: dict, out_dir) -> dict:
-    from bioplastic.studies.supervised import prepare, summarize, train_and_test
+    from bioplastic.studies.supervised import prepare, save_final_weights, summarize, train_and_test
     from bioplastic.sweep import map_tasks
 
     names = list(config["variants"])
@@ -341,15 +343,17 @@ def _network_part(config: dict, out_dir) -> dict:
                  final_accuracy_mean=float(np.asarray(r["accuracy"])[:, -1].mean()),
                  final_accuracy_std=float(np.asarray(r["accuracy"])[:, -1].std()),
                  n_test_images=int(cfg["data"]["n_test"]))
-    plotting.learning_curves(metrics, out_dir / "network_accuracy.png",
-                             title="Supervised STDP + All-LTD: excitatory neuron model swapped")
-    for r in results:
-        w = r["final_weights"][r["readout_projection"]][0]
-        plotting.weight_grid(w, out_dir / f"weights_{r['variant']}.png",
-                             n_per_class=w.shape[1] // len(r["classes"]), class_names=r["class_names"],
-                             title=f"{r['variant']}: input weights (seed {r['seeds'][0]}, "
-                                   f"after {r['n_train_images'][-1]} images)")
+    save_final_weights(results, out_dir)
+    plot_network(metrics, out_dir)
     return metrics
+
+
+def plot_network(network_metrics: dict, out_dir) -> list[Path]:
+    """``network_accuracy.png`` from metrics.json's ``network`` part and ``weights_<variant>.png`` from
+    ``weights_<variant>.npz`` (the supervised study's figures)."""
+    path = Path(out_dir) / "network_accuracy.png"
+    plotting.learning_curves(network_metrics, path, title="Supervised STDP + All-LTD: excitatory neuron model swapped")
+    return [path, *plot_weight_grids(network_metrics, out_dir, caption="input weights")]
 
 
 def run(config: dict, out_dir) -> dict:
@@ -376,20 +380,105 @@ def run(config: dict, out_dir) -> dict:
         if previous_device is not brian2.get_device():
             brian2.set_device(previous_device)
     metrics["characterization_wall_time_s"] = time.time() - started
-    figures = []
-    for family in dict.fromkeys(family_of(n) for n in names):
-        members = [n for n in names if family_of(n) == family]
-        path = out_dir / f"step_and_fi_{family}.png"
-        plot_family(family, {n: raws[n] for n in members}, models, path)
-        figures.append(path.name)
-    plot_fi_overview(raws, out_dir / "fi_curves.png")
-    metrics["figures"] = figures + ["fi_curves.png"]
+    save_traces(raws, out_dir / "single_neurons.npz")
+    metrics["figures"] = [path.name for path in plot_single_neurons(metrics, out_dir)]
     if section["network"]:
         started = time.time()
         metrics["network"] = _network_part(config, out_dir)
         metrics["network"]["wall_time_s"] = time.time() - started
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+def save_traces(raws: dict, path) -> None:
+    """``single_neurons.npz``: what the single-neuron figures show, per model ``<name>.<key>`` in SI units
+    (step responses: t, v [level, time], step_currents, onset, offset; f-I curve: currents, rates;
+    rheobase (NaN: none found) and dt)."""
+    arrays = {}
+    for name, raw in raws.items():
+        step = raw["step"]
+        values = {"t": step.t, "v": np.atleast_2d(np.asarray(step.v)), "step_currents": step.currents,
+                  "onset": step.onset, "offset": step.offset, "currents": raw["currents"], "rates": raw["rates"],
+                  "rheobase": np.nan if raw["rheobase"] is None else raw["rheobase"], "dt": raw["dt"]}
+        arrays.update({f"{name}.{key}": np.asarray(value, dtype=float) for key, value in values.items()})
+    np.savez_compressed(path, **arrays)
+
+
+def load_traces(path, models: dict) -> dict:
+    """The raw results of :func:`characterize_model` that :func:`plot_family` draws, from :func:`save_traces`."""
+    from types import SimpleNamespace
+
+    raws = {}
+    with np.load(path) as saved:
+        for name, model in models.items():
+            unit = DISPLAY_UNIT[family_of(name)][0]
+
+            def get(key, dim, _name=name):
+                return brian2.Quantity(saved[f"{_name}.{key}"], dim=dim)
+            step = SimpleNamespace(t=get("t", brian2.second.dim), v=get("v", brian2.volt.dim),
+                                   currents=get("step_currents", unit.dim), onset=get("onset", brian2.second.dim),
+                                   offset=get("offset", brian2.second.dim))
+            currents = get("currents", unit.dim)
+            rheobase = get("rheobase", unit.dim)
+            raws[name] = {"step": step, "currents": currents, "rates": get("rates", Hz.dim),
+                          "rheobase": None if np.isnan(float(rheobase / unit)) else rheobase,
+                          "analytic": lif_analytic_rate(model, currents) if _has_analytic_lif(model) else None,
+                          "dt": get("dt", brian2.second.dim)}
+    return raws
+
+
+def plot_single_neurons(metrics: dict, out_dir) -> list[Path]:
+    """``step_and_fi_<family>.png`` per model family and ``fi_curves.png``, from ``single_neurons.npz``."""
+    out_dir = Path(out_dir)
+    names = list(metrics["models"])
+    models = {name: NEURON_MODELS[name].validate() for name in names}
+    source = out_dir / "single_neurons.npz"
+    if not source.exists():
+        plotting.skipped(f"the single-neuron figures are not drawn: {source.name} is missing (run folders written "
+                         "before the traces were saved have none).")
+        return []
+    raws = load_traces(source, models)
+    written = []
+    for family in dict.fromkeys(family_of(n) for n in names):
+        path = out_dir / f"step_and_fi_{family}.png"
+        plot_family(family, {n: raws[n] for n in names if family_of(n) == family}, models, path)
+        written.append(path)
+    plot_fi_overview(raws, out_dir / "fi_curves.png")
+    return [*written, out_dir / "fi_curves.png"]
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """Every figure of a run, from its folder: the single-neuron figures from ``single_neurons.npz``
+    (the models themselves from the registry, for their descriptions and the LIF's closed form) and,
+    when the network part ran, the supervised study's figures (:func:`plot_network`)."""
+    written = plot_single_neurons(metrics, out_dir)
+    if "network" in metrics:
+        written += plot_network(metrics["network"], out_dir)
+    return written
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """Per run: rheobase and rates of every model; the network's test accuracy per variant when it ran."""
+    blocks = []
+    for k, (_, metrics) in enumerate(runs, 1):
+        lines = [f"Run {k}:", ""] if len(runs) > 1 else []
+        lines += ["| model | rheobase (measured) | analytic rheobase | max rate | steady rate per step current |",
+                  "|---|---:|---:|---:|---|"]
+        for name, m in metrics["models"].items():
+            steps = ", ".join(f"{current}: {s['steady_rate_hz']:.1f} Hz" for current, s in m["steps"].items())
+            lines.append(f"| {name} | {m['rheobase'] or '-'} | {m.get('analytic_rheobase') or ''} | "
+                         f"{m['max_rate_hz']:.1f} Hz | {steps} |")
+        if "network" in metrics:
+            variants = metrics["network"]["variants"]
+            n_last = next(iter(variants.values()))["n_train_images"][-1]
+            lines += ["", f"| variant | excitatory model | dt | after {n_last} images | over the curve |",
+                      "|---|---|---|---:|---:|"]
+            for name, v in variants.items():
+                overall = v["mean_over_curve_and_seeds"]
+                lines.append(f"| {name} | {v['excitatory_model']} | {v['dt']} | {v['final_accuracy_mean']:.1f} ± "
+                             f"{v['final_accuracy_std']:.1f} % | {overall[0]:.1f} ± {overall[1]:.1f} % |")
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
 
 
 def summary_text(metrics: dict) -> str:

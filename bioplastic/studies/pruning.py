@@ -8,6 +8,8 @@ mean pixel intensity of the training digits, so they carry the same input drive.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -108,12 +110,39 @@ def run(config: dict, out_dir) -> dict:
             k: (base[k] / reg[k] if reg[k] else float("inf")) for k in TEST_SETS}
     write_json(out_dir / "metrics.json", metrics)
     (out_dir / "activity_table.md").write_text(markdown_table(metrics))
-    # The neuron whose weights are most structured (largest single weight) without regularisation.
-    neuron = int(np.argmax(results[0]["final_weights"][0].max(0)))
-    plotting.weight_comparison([r["final_weights"][0][:, neuron] for r in results],
-                               [r["variant"].replace("_", " ") for r in results], out_dir / "weights_one_neuron.png",
-                               title=f"Input weights of excitatory neuron {neuron} (seed {results[0]['seeds'][0]})")
+    for r in results:
+        np.savez_compressed(Path(out_dir) / f"weights_{r['variant']}.npz", weights=r["final_weights"],
+                            seeds=np.asarray(r["seeds"]))
+    plot(metrics, config, out_dir)
     return metrics
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """The run's figure from its folder: ``weights_one_neuron.png``, the input weights of one excitatory
+    neuron (first seed) in every variant, from the final weights in ``weights_<variant>.npz``
+    ([seed, input, neuron]); the neuron is the one with the largest single weight in the first variant."""
+    out_dir, names = Path(out_dir), list(metrics["variants"])
+    missing = [f"weights_{name}.npz" for name in names if not (out_dir / f"weights_{name}.npz").exists()]
+    if missing:
+        plotting.skipped(f"weights_one_neuron.png not drawn: {', '.join(missing)} missing (run folders written "
+                         "before the final weights were saved have none).")
+        return []
+    weights, seeds = [], []
+    for name in names:
+        with np.load(out_dir / f"weights_{name}.npz") as saved:
+            weights.append(saved["weights"][0])
+            seeds.append(int(saved["seeds"][0]))
+    neuron = int(np.argmax(weights[0].max(0)))
+    path = out_dir / "weights_one_neuron.png"
+    plotting.weight_comparison([w[:, neuron] for w in weights], [name.replace("_", " ") for name in names], path,
+                               title=f"Input weights of excitatory neuron {neuron} (seed {seeds[0]})")
+    return [path]
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """Each run's activity table (:func:`markdown_table`)."""
+    return "\n".join((f"Run {k}:\n\n" if len(runs) > 1 else "") + markdown_table(metrics)
+                     for k, (_, metrics) in enumerate(runs, 1))
 
 
 def markdown_table(metrics: dict) -> str:

@@ -7,6 +7,8 @@ classes and on a few random class sets of the same size.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from bioplastic import plotting
@@ -110,16 +112,52 @@ def run(config: dict, out_dir) -> dict:
     results = map_tasks(train_and_test, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = summarize(results)
     write_json(out_dir / "metrics.json", metrics)
-    plotting.learning_curves(metrics, out_dir / "learning_curve.png", title=config.get("title") or "")
-    for r in results:
-        if r["classes"] == results[0]["classes"]:
-            projection = r["readout_projection"]
-            plotting.weight_grid(r["final_weights"][projection][0], out_dir / f"weights_{r['variant']}.png",
-                                 n_per_class=len(r["final_weights"][projection][0][0]) // len(r["classes"]),
-                                 class_names=r["class_names"],
-                                 title=f"{r['variant']}: input weights of each excitatory neuron "
-                                       f"(seed {r['seeds'][0]}, after {r['n_train_images'][-1]} images)")
+    save_final_weights(results, out_dir)
+    plot(metrics, config, out_dir)
     return metrics
+
+
+def save_final_weights(results: list[dict], out_dir) -> None:
+    """``weights_<variant>.npz``: each variant's final weights (every projection, every seed) on its
+    first class set, with what the weight figure needs (class names, seeds, images seen)."""
+    saved = set()
+    for r in results:
+        if r["variant"] in saved:
+            continue
+        saved.add(r["variant"])
+        np.savez_compressed(Path(out_dir) / f"weights_{r['variant']}.npz",
+                            **{f"weights.{k}": np.asarray(v) for k, v in r["final_weights"].items()},
+                            readout_projection=np.array(r["readout_projection"]),
+                            class_names=np.array([str(c) for c in r["class_names"]]),
+                            seeds=np.asarray(r["seeds"]), n_train_images=np.array(int(r["n_train_images"][-1])))
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """Every figure of a run, from its folder: ``learning_curve.png`` from metrics.json, and
+    ``weights_<variant>.png`` (the readout layer's input weights, first seed) from ``weights_<variant>.npz``."""
+    out_dir = Path(out_dir)
+    plotting.learning_curves(metrics, out_dir / "learning_curve.png", title=config.get("title") or "")
+    return [out_dir / "learning_curve.png", *plot_weight_grids(metrics, out_dir)]
+
+
+def plot_weight_grids(metrics: dict, out_dir, caption: str = "input weights of each excitatory neuron") -> list[Path]:
+    """``weights_<variant>.png`` for each variant of ``metrics`` whose ``weights_<variant>.npz`` is in ``out_dir``."""
+    written = []
+    for name in metrics["variants"]:
+        source, figure = Path(out_dir) / f"weights_{name}.npz", Path(out_dir) / f"weights_{name}.png"
+        if not source.exists():
+            plotting.skipped(f"{figure.name} not drawn: {source.name} is missing (run folders written before the "
+                             "final weights were saved have none).")
+            continue
+        with np.load(source) as saved:
+            weights = saved[f"weights.{saved['readout_projection']}"][0]
+            class_names, seed, n_images = saved["class_names"].tolist(), int(saved["seeds"][0]), int(
+                saved["n_train_images"])
+        plotting.weight_grid(weights, figure, n_per_class=weights.shape[1] // len(class_names),
+                             class_names=class_names,
+                             title=f"{name}: {caption} (seed {seed}, after {n_images} images)")
+        written.append(figure)
+    return written
 
 
 def summary_text(metrics: dict) -> str:
@@ -133,6 +171,83 @@ def summary_text(metrics: dict) -> str:
                      f"after {n[-1]:>5}: {mean[-1]:5.1f} ± {std[-1]:4.1f}   over the curve: "
                      f"{overall[0]:5.1f} ± {overall[1]:4.1f}")
     return "\n".join(lines)
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """The README's results table of each run (``runs``: (config, metrics) of run folders): test accuracy
+    in %, mean ± std over seeds, after the first checkpoint, ten times as many images (when measured)
+    and the last; over the curve (every checkpoint after training began); the lowest of each seed's
+    curve. A run with random class sets besides the configured ones gets one row per class set, the
+    accuracy after the first checkpoint per seed, and the mean of the class sets per variant."""
+    blocks = []
+    for k, (config, metrics) in enumerate(runs, 1):
+        first = next(iter(metrics["variants"].values()))
+        n_images = first["n_train_images"]
+        seeds = list(first["class_sets"][0]["accuracy_per_seed"])
+        caption = (f"Classes {', '.join(map(str, config['data']['classes']))}, training to {n_images[-1]} images, "
+                   f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}")
+        if len(runs) > 1:
+            caption = f"Run {k}: {caption[0].lower()}{caption[1:]}"
+        several = any(len(v["class_sets"]) > 1 for v in metrics["variants"].values())
+        blocks.append(f"{caption}:\n\n" + (class_sets_table(metrics) if several else results_table(metrics)))
+    return "\n".join(blocks)
+
+
+def _checkpoints(n_images: list) -> tuple[int, list[int]]:
+    """Index of the first checkpoint after training began, and the columns' checkpoints: that one, ten
+    times as many images when measured, the last."""
+    first = 1 if len(n_images) > 1 else 0
+    wanted = [n_images[first], 10 * n_images[first], n_images[-1]]
+    return first, [i for i, n in enumerate(n_images) if n in wanted and i >= first]
+
+
+def _pm(mean, std) -> str:
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def _lowest_per_seed(class_set: dict, first: int) -> str:
+    return ", ".join(f"{min(curve[first:]):.1f}" for curve in class_set["accuracy_per_seed"].values())
+
+
+def results_table(metrics: dict) -> str:
+    """One row per variant (its first class set)."""
+    n_images = next(iter(metrics["variants"].values()))["n_train_images"]
+    first, columns = _checkpoints(n_images)
+    heads = [f"after {n_images[i]}{' images' if j == 0 else ''}" for j, i in enumerate(columns)]
+    lines = ["| variant | " + " | ".join(heads) + f" | over the curve ({n_images[first]}…{n_images[-1]}), "
+             "mean ± std | lowest point per seed |", "|---|" + "---:|" * (len(columns) + 2)]
+    for name, v in metrics["variants"].items():
+        cells = [f"{_pm(v['accuracy_mean'][i], v['accuracy_std'][i])} %" for i in columns]
+        cells += [f"{_pm(*v['mean_over_curve_and_seeds'])} %", f"{_lowest_per_seed(v['class_sets'][0], first)} %"]
+        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def class_sets_table(metrics: dict) -> str:
+    """One row per (class set, variant), then the mean of the class sets per variant."""
+    n_images = next(iter(metrics["variants"].values()))["n_train_images"]
+    first = 1 if len(n_images) > 1 else 0
+    lines = [f"| classes | variant | after {n_images[first]} images (per seed) | over the curve "
+             f"{n_images[first]}…{n_images[-1]} | after {n_images[-1]} | lowest point per seed |",
+             "|---|---|---|---:|---:|---|"]
+    n_sets = max(len(v["class_sets"]) for v in metrics["variants"].values())
+    for j in range(n_sets):                      # the configured classes of every variant first
+        for name, v in metrics["variants"].items():
+            if j >= len(v["class_sets"]):
+                continue
+            cs = v["class_sets"][j]
+            per_seed = ", ".join(f"{curve[first]:.1f}" for curve in cs["accuracy_per_seed"].values())
+            lines.append(f"| {', '.join(map(str, cs['classes']))} | {name.replace('_', ' ')} | "
+                         f"{_pm(cs['accuracy_mean'][first], cs['accuracy_std'][first])} ({per_seed}) | "
+                         f"{_pm(*cs['mean_over_curve_and_seeds'])} | "
+                         f"{_pm(cs['accuracy_mean'][-1], cs['accuracy_std'][-1])} | {_lowest_per_seed(cs, first)} |")
+    for name, v in metrics["variants"].items():
+        if "all_class_sets_accuracy_mean" in v:
+            mean = np.asarray(v["all_class_sets_accuracy_mean"], dtype=float)
+            sets = ", ".join("{" + ",".join(map(str, cs["classes"])) + "}" for cs in v["class_sets"])
+            lines.append(f"| mean of {sets} | {name.replace('_', ' ')} | {mean[first]:.1f} | "
+                         f"{mean[first:].mean():.1f} | {mean[-1]:.1f} | |")
+    return "\n".join(lines) + "\n"
 
 
 def check(config: dict) -> None:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from bioplastic import plotting
+from bioplastic.config import variant_config
 from bioplastic.data import sample_indices as sample
 from bioplastic.errors import ConfigError
 from bioplastic.evaluation import TestSpikes, evaluate_batched
@@ -135,7 +137,6 @@ def train_and_test(task) -> dict:
 
 def run(config: dict, out_dir) -> dict:
     names = list(config["variants"]) or ["default"]
-    from bioplastic.config import variant_config
     tasks = [(variant_config(config, name) if config["variants"] else config, name) for name in names]
     for cfg, _ in tasks:
         prepare(cfg)                               # fail fast, before any simulation
@@ -156,17 +157,73 @@ def run(config: dict, out_dir) -> dict:
             # The simulation alone (compilation apart), per presentation (repeats included).
             "train_s_per_presentation": r["train_run_s"] / max(1, int(np.max(r["n_train_images"]))),
             "simulated_biological_time_s": r["simulated_s"]}
-        projection = r["readout_projection"]
-        plotting.weight_mosaic(r["final_weights"][projection][0], out_dir / f"weights_{r['variant']}.png",
-                               assignments=r["assignments"][0],
-                               title=f"{r['variant']}: input weights of each neuron and its assigned class "
-                                     f"(seed {r['seeds'][0]})")
-        # The trained network itself, so that it can be evaluated or analysed again without training.
+        # The trained network itself, so that it can be evaluated, analysed or drawn again without training.
         np.savez_compressed(out_dir / f"trained_{r['variant']}.npz", assignments=r["assignments"],
+                            readout_projection=np.array(r["readout_projection"]),
                             **{f"weights.{k}": v for k, v in r["final_weights"].items()},
                             **{f"state.{k}": v for k, v in r["final_states"].items()})
     write_json(out_dir / "metrics.json", metrics)
+    plot(metrics, config, out_dir)
     return metrics
+
+
+def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
+    """The run's figures from its folder: ``weights_<variant>.png``, the readout layer's input weights of
+    the first seed with each neuron's assigned class, from ``trained_<variant>.npz``."""
+    written = []
+    for name, v in metrics["variants"].items():
+        source, figure = Path(out_dir) / f"trained_{name}.npz", Path(out_dir) / f"weights_{name}.png"
+        if not source.exists():
+            plotting.skipped(f"{figure.name} not drawn: {source.name} is missing.")
+            continue
+        with np.load(source) as saved:
+            keys = [k for k in saved.files if k.startswith("weights.")]
+            if "readout_projection" in saved.files:
+                key = f"weights.{saved['readout_projection']}"
+            elif len(keys) == 1:                 # folders written before the projection's name was saved
+                key = keys[0]
+            else:
+                cfg = variant_config(config, name) if config.get("variants") else config
+                key = f"weights.{readout_projection(spec_from_config(cfg, len(cfg['data']['classes'])))}"
+            weights, assignments = saved[key][0], saved["assignments"][0]
+        seed = next(iter(v["accuracy_per_seed"]))
+        plotting.weight_mosaic(weights, figure, assignments=assignments,
+                               title=f"{name}: input weights of each neuron and its assigned class (seed {seed})")
+        written.append(figure)
+    return written
+
+
+PUBLISHED = {100: 82.9, 400: 87.0, 1600: 91.9, 6400: 95.0}      # Diehl & Cook (2015), test accuracy %
+
+
+def report(runs: list[tuple[dict, dict]]) -> str:
+    """The README's table: one row per run and variant (labelled ``run k`` and the variant when the
+    number of neurons does not tell them apart): test accuracy (mean ± std over seeds with several),
+    Diehl & Cook's published accuracy for that number of neurons, training images seen (mean over
+    seeds) and presentations, training time (compilation + simulation), simulation time per
+    presentation, labelling + test time."""
+    rows = [(k, name, config, v) for k, (config, metrics) in enumerate(runs, 1)
+            for name, v in metrics["variants"].items()]
+    n_tests = sorted({v["n_test_images"] for *_, v in rows})
+    n_trains = sorted({int(config["data"]["n_train"]) for _, _, config, _ in rows})
+    label = len({v["n_neurons"] for *_, v in rows}) < len(rows)      # rows the number of neurons does not tell apart
+    lines = [("| run | " if label else "| ") + f"neurons | test accuracy ({' / '.join(f'{n:,}' for n in n_tests)} "
+             f"images) | published | images seen of {' / '.join(f'{n:,}' for n in n_trains)} (presentations) | "
+             "training: compile + simulation | ms per presentation | labelling + test |",
+             "|---" * label + "|---:" * 7 + "|"]
+    for k, name, _, v in rows:
+        seeds = len(v["accuracy_per_seed"])
+        accuracy = (f"{v['final_accuracy_mean']:.1f} ± {v['final_accuracy_std']:.1f} %" if seeds > 1
+                    else f"{v['final_accuracy_mean']:.1f} %")
+        published = PUBLISHED.get(v["n_neurons"])
+        seen = v.get("images_completed_per_seed")
+        presentations = int(np.max(v["n_train_images"]))
+        seen = f"{np.mean(seen):,.0f} ({presentations:,})" if seen else f"{presentations:,}"
+        lines.append((f"| {k} {name} | " if label else "| ") + f"{v['n_neurons']} | {accuracy} | "
+                     f"{'' if published is None else f'{published:.1f} %'} | {seen} | "
+                     f"{v['train_compile_s']:.0f} s + {v['train_run_s']:.0f} s | "
+                     f"{1000 * v['train_s_per_presentation']:.1f} | {v['eval_wall_time_s']:.0f} s |")
+    return "\n".join(lines) + "\n"
 
 
 def summary_text(metrics: dict) -> str:
