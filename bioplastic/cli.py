@@ -177,22 +177,55 @@ def _terminate_as_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+HELP_EPILOG = """examples:
+  bioplastic run experiments/supervised_stdp_alltd.yaml --quick
+  bioplastic run experiments/conv_stdp_mnist.yaml seeds=[0,1] --workers 2 --out results/conv
+  bioplastic sweep experiments/supervised_stdp_alltd.yaml --grid data.n_train=100,300 --quick
+  bioplastic plot results/conv
+  bioplastic report results/conv --out tables.md
+  bioplastic models izhikevich_ch
+
+environment:
+  BIOPLASTIC_DATA_DIR  folder with the datasets (mnist/, emnist-letters/), read before any download
+  BIOPLASTIC_OFFLINE   1: never download; a missing data file is an error that says where to put it
+  XDG_CACHE_HOME       where downloads, checksums and latency codes are cached (default ~/.cache)
+  BIOPLASTIC_CUDA_CC   compute capability for cuda_standalone without a GPU (default 9.0)
+"""
+
+RUN_EPILOG = """overrides: dotted config keys, values in YAML, e.g.
+  seeds=[0,1,2]  data.n_train=5000  protocol.image_duration="350 ms"
+  network.projections.input_to_exc.plasticity.parameters.A_pre=0.005
+  bioplastic run CONFIG --print-config shows the resolved config with every key.
+"""
+
+
 def main(argv=None) -> int:
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    parser = argparse.ArgumentParser(prog="bioplastic", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run an experiment YAML (see experiments/)")
+    parser = argparse.ArgumentParser(
+        prog="bioplastic", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Biologically plausible learning in spiking networks, on Brian2.\n"
+                    "Run `bioplastic COMMAND --help` for a command's options.",
+        epilog=HELP_EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run an experiment YAML (see experiments/)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=RUN_EPILOG,
+                         description="Run a study from its YAML file into a results folder (config, provenance,\n"
+                                     "metrics, figures, tables). An interrupted run resumes when the same\n"
+                                     "command is run again with the same --out.")
     run.add_argument("config", help="experiment file, e.g. experiments/supervised_stdp_alltd.yaml")
     run.add_argument("overrides", nargs="*",
                      help="key=value overrides, e.g. network.layers.exc.n_per_class=20 seeds=[0,1]")
-    run.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
-    run.add_argument("--out", help="output directory (default: results/<config>-<time>)")
+    run.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"],
+                     help="Brian2 code-generation target (default: the config's device.name), "
+                          "e.g. --device cpp_standalone")
+    run.add_argument("--out", help="output directory (default: results/<config>-<time>), e.g. --out results/mine")
     run.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides (small, minutes)")
-    run.add_argument("--workers", type=_positive_int, help="parallel Dask worker processes")
+    run.add_argument("--workers", type=_positive_int,
+                     help="parallel Dask worker processes for the seeds/variants, e.g. --workers 2")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     run.set_defaults(func=_run)

@@ -169,3 +169,15 @@ def test_an_interrupted_run_of_another_config_is_not_discarded_silently(bar_digi
     assert (out.with_name("sweep.partial") / "config.yaml").read_text() == kept
     assert cli.main(["run", EXPERIMENT, *TINY, "seeds=[3]", "--out", str(out), "--overwrite"]) == 130   # replaced
     assert "seeds: [3]" in (out.with_name("sweep.partial") / "config.yaml").read_text()
+
+
+def test_help_is_plain_text_with_examples_and_the_data_environment(capsys):
+    for argv in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        text = capsys.readouterr().out
+        assert "``" not in text and ("e.g." in text or "examples:" in text)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    assert "BIOPLASTIC_DATA_DIR" in text and "BIOPLASTIC_OFFLINE" in text and "bioplastic run " in text
