@@ -180,8 +180,10 @@ def task2_panels(metrics: dict, path: Path, title: str = "") -> None:
     inhibition radii, (c) freezing, rehearsal and joint training, (d) Langevin ranges."""
     table = metrics["task2"]
     radii = [name for name in table if re.fullmatch(r"r\d+(_\d+)*", name)]
+    third = [n for n in ("freeze", "rehearsal", "joint") if n in table]
+    named = {"freeze": "freezing", "rehearsal": "rehearsal", "joint": "joint training"}
     groups = {"(a) no protection": radii[:1], "(b) lateral inhibition": radii[1:],
-              "(c) freezing, rehearsal, joint": [n for n in ("freeze", "rehearsal", "joint") if n in table],
+              "(c) " + ", ".join(named[n] for n in third): third,
               "(d) Langevin ranges": [n for n in table if n.startswith("langevin")]}
     groups = {k: v for k, v in groups.items() if v}
     fig, axes = new_figure(1, len(groups), figsize=(3.9 * len(groups), 3.8), dpi=130, sharey=True, squeeze=False)
