@@ -319,21 +319,3 @@ def test_an_interrupted_seed_resumes_from_its_checkpoints_with_the_same_result(r
         np.testing.assert_array_equal(np.load(out / "weights_seed0.npz")[name],
                                       np.load(tmp_path / "whole" / "weights_seed0.npz")[name])
     assert not list(out.glob("checkpoint_*"))                      # removed once the seed is done
-
-
-@pytest.mark.parametrize("rule", ["rstdp", "supervised_alltd"])
-def test_a_decision_epoch_with_potentials_computed_ahead_learns_exactly_as_image_by_image(rule):
-    """train_epoch computes 32 images' potentials in one product and recomputes only the kernels
-    that changed since; the reference is one product per image (DecisionLayer.learn alone)."""
-    spec = small_spec(**{"projections.e.plasticity": {"rule": rule}})
-    rng = np.random.default_rng(5)
-    weights = rng.uniform(0.2, 0.8, (4, 6, 3, 3))
-    fast, slow = (DecisionLayer(spec, weights, spec.projections["s3"].rule) for _ in range(2))
-    fired = rng.random((150, 24)) < 0.5
-    labels = rng.integers(0, 2, 150)
-    order = rng.permutation(150)
-    fast.train_epoch(fired, labels, order)
-    for k in order:                                   # adapt_every (1000) is not reached in 150 images
-        slow.learn(slow.patches(fired[k:k + 1])[0], int(labels[k]))
-    assert np.array_equal(fast.weights, slow.weights)
-    assert not np.array_equal(fast.weights, weights.reshape(4, -1))      # it learned

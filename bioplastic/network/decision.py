@@ -47,8 +47,6 @@ class DecisionLayer:
         # learn, and per-weight bounds each weight stays in; both (maps, features) or None.
         self.plastic: np.ndarray | None = None
         self.bounds: tuple[np.ndarray, np.ndarray] | None = None
-        self._changed: set = set()            # kernels changed since the potentials ahead were computed
-        self._all_changed = False
 
     def restore(self, weights: np.ndarray, rule: dict, clamped: bool) -> None:
         """Back to a checkpointed state: weights, the (adapted) rates, whether the first clamp happened."""
@@ -87,10 +85,9 @@ class DecisionLayer:
             out.append(np.where(maps >= 0, maps // self.maps_per_class, SILENCE))
         return np.concatenate(out) if out else np.zeros(0, int)
 
-    def learn(self, patch: np.ndarray, label: int, potential: np.ndarray | None = None) -> int:
-        """One image (patch: positions x features): decide, then update by the rule. Returns the class.
-        ``potential`` (maps, positions): the image's potentials with the current weights, when known."""
-        potential = (self.weights32 @ patch.T if potential is None else potential)[None]   # 1, maps, positions
+    def learn(self, patch: np.ndarray, label: int) -> int:
+        """One image (patch: positions x features): decide, then update by the rule. Returns the class."""
+        potential = (self.weights32 @ patch.T)[None]                   # 1, maps, positions
         maps, positions = self.winners(potential)
         winner = int(maps[0])
         decided = winner // self.maps_per_class if winner != SILENCE else SILENCE
@@ -123,7 +120,6 @@ class DecisionLayer:
             self.bounds = (low, high)
             np.clip(self.weights, low, high, out=self.weights)
             self.weights32[:] = self.weights
-            self._all_changed = True
 
     def _update(self, kernel: int, rate: np.ndarray) -> None:
         rule = self.rule
@@ -131,7 +127,6 @@ class DecisionLayer:
             np.clip(self.weights, rule.w_min, rule.w_max, out=self.weights)
             self.weights32[:] = self.weights
             self.clamped = True
-            self._all_changed = True
         if self.plastic is not None:
             rate = rate * self.plastic[kernel]
         apply_update(self.weights, np.array([kernel]), rate[None], w_min=rule.w_min, w_max=rule.w_max,
@@ -139,13 +134,11 @@ class DecisionLayer:
         if self.bounds is not None:
             np.clip(self.weights[kernel], self.bounds[0][kernel], self.bounds[1][kernel], out=self.weights[kernel])
         self.weights32[kernel] = self.weights[kernel]
-        self._changed.add(kernel)
 
     def set_weights(self, weights: np.ndarray) -> None:
         """Replace every weight (e.g. after adding noise), keeping the float32 copy in step."""
         self.weights[:] = weights.reshape(self.weights.shape)
         self.weights32[:] = self.weights
-        self._all_changed = True
 
     def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256,
                     after_image=None) -> EpochStats:
@@ -157,9 +150,8 @@ class DecisionLayer:
         for start in range(0, len(order), batch):
             idx = order[start:start + batch]
             patches = self.patches(fired[idx])
-            ahead = self._potentials_ahead(patches, block=1 if after_image is not None else 32)
-            for patch, label, potential in zip(patches, labels[idx], ahead):
-                decided = self.learn(patch, int(label), potential)
+            for patch, label in zip(patches, labels[idx]):
+                decided = self.learn(patch, int(label))
                 if after_image is not None:
                     after_image(decided)
                 outcome = 2 if decided == SILENCE else (0 if decided == label else 1)
@@ -172,27 +164,6 @@ class DecisionLayer:
             self._adapt(counts)
         totals += counts
         return EpochStats(*(totals / max(totals.sum(), 1)))
-
-    def _potentials_ahead(self, patches: np.ndarray, block: int = 32):
-        """The potentials of each image in turn, with the weights as they are when its turn comes.
-
-        One matrix product gives ``block`` images' potentials with the weights at the block's
-        start (3x faster than one product per image); as an image's update changes only its
-        winner's kernel, the next images recompute just the kernels changed since (all of them
-        after a change of every weight, e.g. Langevin noise). The same potentials as one
-        product per image, up to float32 summation order.
-        """
-        for first in range(0, len(patches), block):
-            part = patches[first:first + block]
-            ahead = np.einsum("npf,mf->nmp", part, self.weights32, optimize=True)
-            self._changed, self._all_changed = set(), False
-            for patch, potential in zip(part, ahead):
-                if self._all_changed:
-                    potential = self.weights32 @ patch.T
-                elif self._changed:
-                    rows = np.fromiter(self._changed, int)
-                    potential[rows] = self.weights32[rows] @ patch.T
-                yield potential
 
     def _adapt(self, counts: np.ndarray) -> None:
         correct, wrong, _ = counts / counts.sum()
