@@ -28,6 +28,13 @@ brian25.apply()
 DEVICES = ("runtime", "cpp_standalone", "genn", "cuda_standalone")
 _STANDALONE = {"cpp_standalone", "genn", "cuda_standalone"}
 _PLUGINS = {"genn": "brian2genn", "cuda_standalone": "brian2cuda"}
+#: Link flag of the cpp_standalone binary: it starts with the CPU flushing subnormal numbers
+#: (below 2.2e-308) to zero. Brian2 compiles with -ffast-math but does not link with it, so the
+#: binary keeps the CPU's default, gradual underflow: a trace or conductance that decays for
+#: more than ~14 s without a spike (tau 20 ms) becomes subnormal, and every operation on it is
+#: ~100x slower on x86. Measured: the supervised study with a simulated rest ran at 104 ms per
+#: image, 17 ms with this flag (tests/test_devices.py::test_standalone_flushes_subnormals_to_zero).
+FLUSH_SUBNORMALS = ("-ffast-math",)
 
 
 @dataclass
@@ -77,7 +84,8 @@ def activated(config: DeviceConfig, label: str = "run"):
     """Select the device for the networks built inside this block; afterwards the runtime device
     and every Brian2 preference this changed are back as they were."""
     config.validate()
-    with _preferences_restored("codegen.target", "devices.cpp_standalone.openmp_threads"):
+    with _preferences_restored("codegen.target", "devices.cpp_standalone.openmp_threads",
+                               "codegen.cpp.extra_link_args"):
         if config.name == "runtime":
             set_device("runtime")
             prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
@@ -94,6 +102,7 @@ def activated(config: DeviceConfig, label: str = "run"):
             prefix=f"bioplastic_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_")
         if config.name == "cpp_standalone":
             prefs.devices.cpp_standalone.openmp_threads = config.threads
+            prefs.codegen.cpp.extra_link_args = [*prefs.codegen.cpp.extra_link_args, *FLUSH_SUBNORMALS]
         if config.name == "cuda_standalone":
             from bioplastic.devices import cuda
             if not config.compile_only and not cuda.gpu_available():
