@@ -47,7 +47,7 @@ test: venv
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests notebooks --nbmake $(TEST_ARGS)
 
 test-slow: venv
-	$(PY) -m pytest -m slow $(TEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m slow tests $(TEST_ARGS)
 
 # Sweeps killed and resumed, and on a real single-node SLURM that the tests start on this machine
 # (needs root; installs slurmctld slurmd slurm-client munge with apt-get when missing, else skips).

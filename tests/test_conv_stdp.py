@@ -240,6 +240,7 @@ def test_bad_networks_are_refused_before_simulation(changes, message):
 
 # ------------------------------------------------------------------------------------- the study
 
+@pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
     """`--quick` (1,500 images, one seed): S1, S2, cache, 8 R-STDP epochs; chance is 10 %."""
     from bioplastic.config import load_config

@@ -59,6 +59,7 @@ def test_unsupervised_study_refuses_a_supervised_rule_or_a_segment_readout(real_
         prepare(bad)
 
 
+@pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 @pytest.mark.standalone
 def test_diehl_cook_quick_learns_digits_without_labels(real_data, tmp_path):
     """100 neurons, 600 training images: label assignment reads far above chance (10 %)."""

@@ -111,6 +111,7 @@ def test_bad_forgetting_configs_are_refused_before_any_computation(real_data, ov
         forgetting_conv.check(config)
 
 
+@pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_data, tmp_path):
     config = load_config(EXPERIMENT, ["forgetting.radii=[[3,1]]", "forgetting.protections=[freeze,langevin]"],
                          quick=True)

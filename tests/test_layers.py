@@ -147,6 +147,7 @@ def test_three_layer_network_learns_in_every_projection_and_is_evaluated_on_the_
     assert_evaluated(spec, *result.final())
 
 
+@pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 @pytest.mark.standalone
 def test_three_layer_network_learns_in_every_projection_on_cpp_standalone(tmp_path):
     spec = three_layer_spec()

@@ -12,7 +12,12 @@ from regression_cases import CASES, FIXTURE_DIR, run_case
 pytestmark = pytest.mark.standalone
 
 
-@pytest.mark.parametrize("case", list(CASES))
+#: The forgetting cases compile several binaries each (over a minute apiece on 2 cores): they run
+#: with `make test-slow`, which CI runs too; the other cases run in every `make test`.
+SLOW_CASES = ("forgetting_single", "forgetting_two_layer")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CASES else c for c in CASES])
 def test_study_reproduces_its_pre_refactor_outputs_exactly(case, real_data):
     path = FIXTURE_DIR / f"{case}.npz"
     if not path.exists():
