@@ -6,7 +6,12 @@ device, if a Brian2 release stops honouring it.
 """
 from __future__ import annotations
 
+import os
+import re
+
 import brian2
+import numpy as np
+from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 
 
 def run_summed_variables_every(synapses: brian2.Synapses, period, name: str) -> None:
@@ -21,3 +26,85 @@ def run_summed_variables_every(synapses: brian2.Synapses, period, name: str) -> 
     for target, updater in synapses.summed_updaters.items():
         updater._clock = brian2.Clock(dt=period, name=f"{name}_{target}_clock")
         updater.when, updater.order = "start", 0
+
+
+def write_timed_array(timed_array: brian2.TimedArray, values) -> None:
+    """Give a built TimedArray new values for the next run on the runtime device.
+
+    A TimedArray's values are fixed when it is made and Brian2 has no public setter; the runtime
+    device's generated code reads the array ``TimedArray.values`` itself, so writing into it in
+    place changes what the next run sees, without rebuilding the network (the batched
+    evaluation re-runs one network per batch this way). ``values`` may be that array already
+    (computed into it), then nothing is copied.
+    """
+    if values is not timed_array.values:
+        timed_array.values[...] = values
+
+
+def set_from_expression(group: brian2.Group, variable: str, expression: str) -> None:
+    """Set every neuron's ``variable`` from a text expression of the group's own symbols.
+
+    ``group.v = "E_rest"`` (public) resolves names it does not find in the group in the
+    *caller's* local variables; ``VariableView.set_item`` with ``namespace=`` takes the group's
+    namespace instead, so a local such as ``n`` never shadows a model's gating variable ``n``.
+    """
+    getattr(group, variable).set_item(slice(None), expression, namespace=group.namespace)
+
+
+def check_units(group: brian2.NeuronGroup) -> None:
+    """Raise Brian2's ``DimensionMismatchError`` now if the group's equations do not balance.
+
+    Brian2 checks units only when a run starts; this runs the same check
+    (``Equations.check_units``) at once, against the group's namespace alone.
+    """
+    group.equations.check_units(group, run_namespace={})
+
+
+def innermost_error(exc: BaseException) -> BaseException:
+    """The error Brian2 wrapped: ``BrianObjectException.original_error``, or the cause of an
+    "Error encountered with object ..." message, followed down to the first plain error."""
+    while getattr(exc, "original_error", None) is not None or (
+            exc.__cause__ is not None and "Error encountered with object" in str(exc)):
+        exc = getattr(exc, "original_error", None) or exc.__cause__
+    return exc
+
+
+_UNRESOLVED = (re.compile(r"The identifier \"?'?(\w+)'?\"? could not be resolved"),
+               re.compile(r"identifiers? (?:'|\")(\w+)(?:'|\")"))
+
+
+def unresolved_identifier(message: str) -> str | None:
+    """The name Brian2 says it could not resolve, read from its error message (Brian2 raises
+    a plain KeyError or ValueError with the name only in the text), or None."""
+    for pattern in _UNRESOLVED:
+        found = pattern.search(message)
+        if found:
+            return found.group(1)
+    return None
+
+
+def standalone_run_args(values: dict, directory: str) -> list[str]:
+    """New values for a built cpp_standalone binary, as its command-line arguments.
+
+    ``values``: {TimedArray or VariableView: array}. The binary takes ``<object>.<variable>=<file>``
+    with the raw values in the file (what Brian2's dict form of ``run_args`` writes too), but
+    the dict form hashes every array and keeps one file per distinct value: gigabytes over a
+    test set. Here the files have fixed names that each run overwrites. The binary ignores a
+    file of the wrong size with a mere message, so sizes are checked here.
+    (``tests/test_evaluation_speedpaths.py::test_rerun_binary_with_second_weight_set_equals_a_fresh_build``
+    fails if Brian2 changes this interface.)
+    """
+    args = []
+    for k, (key, value) in enumerate(values.items()):
+        if isinstance(key, brian2.TimedArray):
+            name, size, dtype = f"{key.name}.values", key.values.size, key.values.dtype
+        else:
+            fail_for_dimension_mismatch(key.dim, value)
+            name, size, dtype = f"{key.group_name}.{key.name}", key.variable.size, key.variable.dtype
+        data = np.ascontiguousarray(np.asarray(value), dtype=dtype).ravel()
+        if data.size != size:
+            raise ValueError(f"run argument {name}: {data.size} values, the binary expects {size}.")
+        path = os.path.join(directory, f"run_arg_{k}.dat")
+        data.tofile(path)
+        args.append(f"{name}={path}")
+    return args

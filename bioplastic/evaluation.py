@@ -30,9 +30,9 @@ import numpy as np
 import brian2
 from brian2 import Network, NeuronGroup, Quantity, SpikeMonitor, Synapses, TimedArray, linked_var, ms, second
 from brian2 import device as brian_device
-from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 from scipy import sparse
 
+from bioplastic.brian_compat import standalone_run_args, write_timed_array
 from bioplastic.devices import DeviceConfig, activated
 from bioplastic.encoding import poisson_spike_trains
 from bioplastic.errors import ConfigError
@@ -162,7 +162,7 @@ def run_values(net: DrivenEvaluationNetwork, batch, weights: np.ndarray, states:
     """Everything one run of a built evaluation network takes: {TimedArray or VariableView: values}.
 
     The one place where a weight set and its carried-over states meet the built network, for
-    both devices (runtime: :func:`_assign`; standalone: :func:`_standalone_run_args`).
+    both devices (runtime: :func:`_assign`; standalone: :func:`standalone_run_args`).
     ``batch``: (copy, pixel, step) of the input spikes, as :meth:`TestSpikes.batch` gives them;
     ``weights``: {projection: [n_inputs, n]}; ``states``: {``layer.var``: [n]} in SI units (e.g. ``exc.theta``).
     """
@@ -191,33 +191,9 @@ def _assign(values: dict) -> None:
     """Runtime device: write the values of :func:`run_values` into the network."""
     for key, value in values.items():
         if isinstance(key, TimedArray):
-            if value is not key.values:
-                key.values[...] = value      # in place: the generated code reads this very array
+            write_timed_array(key, value)      # in place: the generated code reads this very array
         else:
             key[:] = value
-
-
-def _standalone_run_args(values: dict, directory: str) -> list[str]:
-    """Standalone device: the values of :func:`run_values` as command-line arguments of the binary.
-
-    Written to fixed files that each run overwrites (Brian2's dict form of ``run_args`` hashes
-    every array and keeps one file per distinct value: gigabytes over a test set). The binary
-    ignores a file of the wrong size with a mere message, so sizes are checked here.
-    """
-    args = []
-    for k, (key, value) in enumerate(values.items()):
-        if isinstance(key, TimedArray):
-            name, size, dtype = f"{key.name}.values", key.values.size, key.values.dtype
-        else:
-            fail_for_dimension_mismatch(key.dim, value)
-            name, size, dtype = f"{key.group_name}.{key.name}", key.variable.size, key.variable.dtype
-        data = np.ascontiguousarray(np.asarray(value), dtype=dtype).ravel()
-        if data.size != size:
-            raise ValueError(f"run argument {name}: {data.size} values, the binary expects {size}.")
-        path = os.path.join(directory, f"run_arg_{k}.dat")
-        data.tofile(path)
-        args.append(f"{name}={path}")
-    return args
 
 
 @contextlib.contextmanager
@@ -327,7 +303,7 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets: dict, s
 
             def run(values):
                 brian_device.run(directory=build_dir, with_output=False,
-                                 run_args=_standalone_run_args(values, arg_dir))
+                                 run_args=standalone_run_args(values, arg_dir))
                 return net.counts()
             _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
     else:

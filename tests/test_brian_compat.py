@@ -41,3 +41,42 @@ def test_summed_variables_update_only_on_their_own_clock_runtime(tmp_path):
 @pytest.mark.standalone
 def test_summed_variables_update_only_on_their_own_clock_cpp_standalone(tmp_path):
     np.testing.assert_array_equal(_summed_every_10ms("cpp_standalone", tmp_path), _expected())
+
+
+@pytest.mark.parametrize("target", ["numpy", "cython"])
+def test_a_timed_array_written_in_place_is_what_the_next_runtime_run_reads(target):
+    from bioplastic.brian_compat import write_timed_array
+    with activated(DeviceConfig(name="runtime", target=target)):
+        table = brian2.TimedArray(np.array([1.0, 2.0, 3.0, 4.0]), dt=1 * ms, name="compat_table")
+        group = brian2.NeuronGroup(1, "x : 1", name="compat_reader", dt=1 * ms)
+        group.run_regularly("x = compat_table(t)", dt=1 * ms, name="compat_read")
+        net = brian2.Network(group)
+        net.run(2 * ms, namespace={"compat_table": table})
+        assert group.x[0] == 2.0
+        write_timed_array(table, np.array([10.0, 20.0, 30.0, 40.0]))
+        net.run(2 * ms, namespace={"compat_table": table})
+        assert group.x[0] == 40.0
+
+
+def test_set_from_expression_reads_the_groups_namespace_not_the_callers_locals():
+    from bioplastic.brian_compat import set_from_expression
+    E_rest = 0 * brian2.mV   # noqa: F841 (the local that Brian2's public setter would find first)
+    group = brian2.NeuronGroup(2, "v : volt", namespace={"E_rest": -65 * brian2.mV}, name="compat_ns")
+    set_from_expression(group, "v", "E_rest")
+    np.testing.assert_allclose(group.v[:] / brian2.mV, [-65.0, -65.0])
+
+
+def test_check_units_raises_on_an_unbalanced_equation_before_any_run():
+    from bioplastic.brian_compat import check_units
+    group = brian2.NeuronGroup(1, "dv/dt = -v : volt", name="compat_units")   # -v is volt, not volt/second
+    with pytest.raises(brian2.DimensionMismatchError):
+        check_units(group)
+
+
+def test_the_unresolved_name_is_read_from_brians_error():
+    from bioplastic.brian_compat import innermost_error, unresolved_identifier
+    with activated(DeviceConfig(name="runtime", target="numpy")):
+        group = brian2.NeuronGroup(1, "v : 1", threshold="v > 1", reset="v = w_ad", name="compat_unknown")
+        with pytest.raises(Exception) as caught:
+            brian2.Network(group).run(1 * ms, namespace={})
+    assert unresolved_identifier(str(innermost_error(caught.value))) == "w_ad"

@@ -17,6 +17,7 @@ from brian2 import Equations
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
 from brian2.units.fundamentalunits import DimensionMismatchError
 
+from bioplastic.brian_compat import check_units, innermost_error, set_from_expression, unresolved_identifier
 from bioplastic.errors import ModelError
 from bioplastic.units import parse_quantity
 
@@ -194,12 +195,12 @@ class NeuronModel:
             for var, value in self.initial_values.items():
                 # Text such as "E_rest" or "b*v" is evaluated in the model's namespace, never in
                 # this function's locals (where e.g. `n` would shadow a gating variable n).
-                getattr(group, var).set_item(slice(None), value, namespace=group.namespace)
+                set_from_expression(group, var, value)
         except Exception as exc:
             # A unit error in an equation line surfaces here first, as a puzzling error about
             # an initial value; report the equation instead when it is the cause.
             try:
-                group.equations.check_units(group, run_namespace={})
+                check_units(group)
             except DimensionMismatchError as unit_error:
                 raise unit_error from exc
             raise
@@ -234,14 +235,10 @@ def check_equations(equations: str, model: str) -> None:
 
 def explain_brian_error(exc: Exception, model) -> str:
     """One paragraph naming what is wrong in a model, from a Brian2 exception."""
-    while getattr(exc, "original_error", None) is not None or (
-            exc.__cause__ is not None and "Error encountered with object" in str(exc)):
-        exc = getattr(exc, "original_error", None) or exc.__cause__
+    exc = innermost_error(exc)
     message = str(exc).strip().splitlines()
     text = " ".join(message)[:800]
-    unknown = re.search(r"The identifier \"?'?(\w+)'?\"? could not be resolved", text) or \
-        re.search(r"identifiers? (?:'|\")(\w+)(?:'|\")", text)
-    symbol = unknown.group(1) if unknown else (exc.args[0] if isinstance(exc, KeyError) and exc.args else None)
+    symbol = unresolved_identifier(text) or (exc.args[0] if isinstance(exc, KeyError) and exc.args else None)
     culprit = ""
     if symbol:
         places = {"equations": getattr(model, "equations", "") or getattr(model, "model", ""),
