@@ -33,7 +33,7 @@ _PLUGINS = {"genn": "brian2genn", "cuda_standalone": "brian2cuda"}
 #: binary keeps the CPU's default, gradual underflow: a trace or conductance that decays for
 #: more than ~14 s without a spike (tau 20 ms) becomes subnormal, and every operation on it is
 #: ~100x slower on x86. Measured: the supervised study with a simulated rest ran at 104 ms per
-#: image, 17 ms with this flag (tests/test_devices.py::test_standalone_flushes_subnormals_to_zero).
+#: image, 25 ms with this flag (tests/test_devices.py::test_standalone_flushes_subnormals_to_zero).
 FLUSH_SUBNORMALS = ("-ffast-math",)
 
 
