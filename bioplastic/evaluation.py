@@ -33,7 +33,7 @@ from brian2 import device as brian_device
 from scipy import sparse
 
 from bioplastic.brian_compat import standalone_run_args, write_timed_array
-from bioplastic.devices import DeviceConfig, activated
+from bioplastic.devices import DeviceConfig, activated, build
 from bioplastic.encoding import poisson_spike_trains
 from bioplastic.errors import ConfigError
 from bioplastic.network.build import _layer_groups, build_evaluation_network
@@ -298,7 +298,7 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets: dict, s
             net = build_driven_evaluation_network(spec, n_copies, spikes.n_steps)
             net.network.run(spikes.duration, namespace={})
             built = time.perf_counter()
-            brian_device.build(directory=build_dir, compile=True, run=False, with_output=False)
+            build(build_dir, device)
             compiled = time.perf_counter()
 
             def run(values):

@@ -97,6 +97,50 @@ def test_sigterm_ends_a_run_like_ctrl_c(bar_digits):
     assert json.loads(provenance.read_text())["status"] == "interrupted" and not out.exists()
 
 
+@pytest.mark.standalone
+def test_sigint_during_compilation_stops_the_run_and_its_compilers(bar_digits):
+    """`kill -INT <pid>` while the C++ project compiles: rc 130 with the CLI's message (Brian2's
+    os.system would ignore it), no make or compiler left running, no build folder left behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    tmp = bar_digits / "tmp"
+    tmp.mkdir()
+    err_path = bar_digits / "stderr.txt"
+    standalone = [o for o in TINY if not o.startswith("device.")] + ["device.name=cpp_standalone"]
+    with open(err_path, "w") as err_file:
+        process = subprocess.Popen([sys.executable, "-m", "bioplastic.cli", "run", EXPERIMENT, *standalone,
+                                    "--out", str(bar_digits / "run")], stdout=subprocess.DEVNULL, stderr=err_file,
+                                   env={**os.environ, "TMPDIR": str(tmp)})
+        deadline = time.time() + 180
+        while "compiling" not in err_path.read_text() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert process.poll() is None, "the run ended before its compilation was seen"
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    err = err_path.read_text()
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted:" in err and "Brian 2 encountered an unexpected error" not in err
+
+    def working_in(folder):
+        found = []
+        for proc in os.listdir("/proc"):
+            try:
+                if proc.isdigit() and os.readlink(f"/proc/{proc}/cwd").startswith(str(folder)):
+                    found.append(proc)
+            except OSError:
+                pass
+        return found
+    deadline = time.time() + 10
+    while working_in(tmp) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not working_in(tmp), "make or a compiler is still running in the build folder"
+    assert not list(tmp.glob("bioplastic_*")), "the temporary build folder was left behind"
+
+
 def test_crashed_run_is_marked_failed_and_a_refused_one_leaves_no_folder(bar_digits, monkeypatch):
     from bioplastic.errors import ConfigError
 

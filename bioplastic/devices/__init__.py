@@ -20,6 +20,7 @@ import brian2
 from brian2 import device, prefs, set_device
 
 from bioplastic.devices import brian25, support
+from bioplastic.devices.compile import compile_project
 from bioplastic.devices.objects import share_default_clock
 from bioplastic.errors import ConfigError
 
@@ -127,7 +128,7 @@ def activated(config: DeviceConfig, label: str = "run"):
 
 
 def run_network(network: brian2.Network, duration, config: DeviceConfig, *, report=None, build_dir=None,
-                run_args=None) -> dict:
+                run_args=None, label: str = "") -> dict:
     """Run (and, for standalone devices, build and execute) a network for ``duration``.
 
     Returns the seconds spent: ``{"compile_s": ..., "run_s": ...}`` (compile_s is 0 on the
@@ -150,7 +151,7 @@ def run_network(network: brian2.Network, duration, config: DeviceConfig, *, repo
         genn.build(build_dir, use_gpu=config.use_gpu, with_output=bool(report), run=not config.compile_only)
         return {"compile_s": 0.0, "run_s": time.perf_counter() - started}
     network.run(duration, report="text" if report else None, namespace={})
-    device.build(directory=build_dir, compile=True, run=False, with_output=bool(report))
+    build(build_dir, config, label=label, show_progress=bool(report), with_output=bool(report))
     compiled = time.perf_counter()
     if not config.compile_only:
         # [] rather than None: Brian2 2.5 (the GeNN environment) concatenates it to a list.
@@ -159,3 +160,18 @@ def run_network(network: brian2.Network, duration, config: DeviceConfig, *, repo
 
 
 _runs: dict = {}   # build_dir -> run() calls so far in this activated() block
+
+
+def build(build_dir: str, config: DeviceConfig, *, label: str = "", show_progress: bool = False,
+          with_output: bool = False) -> None:
+    """Write and compile the standalone project of the networks run so far (not run it).
+
+    cpp_standalone compiles through :func:`bioplastic.devices.compile.compile_project`
+    (interruptible, a progress bar, no compiler left running); other standalone devices
+    through their Brian2 plugin.
+    """
+    if config.name == "cpp_standalone":
+        device.build(directory=build_dir, compile=False, run=False, with_output=with_output)
+        compile_project(build_dir, label=label, show_progress=show_progress)
+    else:
+        device.build(directory=build_dir, compile=True, run=False, with_output=with_output)

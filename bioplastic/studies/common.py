@@ -165,7 +165,8 @@ def train_with_snapshots(spec: NetworkSpec, device: DeviceConfig, pool: np.ndarr
         trained = build_training_network(spec, protocol, initial_weights, **network_options)
         report = (_tqdm_report(f"{label}: simulating {float(protocol.duration):.0f} s")
                   if not device.standalone else True)
-        timings = run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir)
+        timings = run_network(trained.network, protocol.duration, device, report=report, build_dir=build_dir,
+                              label=label)
         weights = {p: trained.weight_snapshots(p)[:len(checkpoints)] for p in spec.plastic_projections}
         frozen = {p: np.broadcast_to(initial_weights[p], (len(checkpoints),) + np.shape(initial_weights[p]))
                   for p in spec.projections if p not in weights}
