@@ -8,12 +8,21 @@ from bioplastic.models import get_plasticity_rule
 
 DT = 0.5 * ms
 
+# A NaN in generated code shows as a RuntimeWarning (numpy target): here it fails the test.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 
 def run_pruned_synapses(rule, pre_spike_every=None, duration=20 * second, record_at=(1, 5, 7.5, 12, 19)):
-    """Two synapses onto one neuron: pre 0 silent, pre 1 spiking every `pre_spike_every`."""
-    pre = NeuronGroup(2, "period : second\n" + rule.pre_equations, namespace=dict(rule.parameters), dt=DT,
-                      threshold="period > 0*ms and (t % period) < dt/2", reset=rule.pre_reset)
-    pre.period = [0, float(pre_spike_every or 0)] * second
+    """Two synapses onto one neuron: pre 0 silent, pre 1 spiking every `pre_spike_every` from t = 0.
+
+    The spike times are counted up, not found by ``t % period``: the numpy target evaluates
+    both sides of ``and``, so a silent neuron's ``t % 0`` made NaN (RuntimeWarning).
+    """
+    pre = NeuronGroup(2, "period : second\nnext_spike : second\n" + rule.pre_equations,
+                      namespace=dict(rule.parameters), dt=DT, threshold="t > next_spike - dt/2",
+                      reset=f"next_spike += period\n{rule.pre_reset}")
+    pre.period = float(pre_spike_every or 0) * second
+    pre.next_spike = [np.inf, 0] * second if pre_spike_every else np.inf * second
     post = NeuronGroup(1, "ge : 1\n" + rule.post_equations.replace("ltp_sign = 1 : 1", "ltp_sign : 1"),
                        threshold="False", namespace=dict(rule.parameters), dt=DT)   # never fires
     post.ltp_sign = 1
