@@ -10,13 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
-from brian2 import ms
+from brian2 import Function, Network, NeuronGroup, ms
 from netspec import with_bounds
 from test_network import N_CLASSES, SIDE, W, assert_devices_learn_alike, initial_weights, make_spec, train
 
-from bioplastic.devices import DeviceConfig, activated, run_network
+from bioplastic.devices import DeviceConfig, activated, cython_available, run_network
 from bioplastic.devices.support import check_supported, features_used
-from bioplastic.errors import ConfigError
+from bioplastic.errors import ConfigError, ModelError
 from bioplastic.network.build import build_training_network
 from bioplastic.protocol import ProtocolBuilder
 
@@ -76,6 +76,19 @@ def test_genn_refuses_what_it_cannot_run_by_name(feature, words):
     with pytest.raises(ConfigError, match=rf"'genn' does not support .*{words}"):
         check_supported("genn", {"timed_array", feature})
     check_supported("cpp_standalone", {feature})       # no error
+
+
+@pytest.mark.skipif(not cython_available(), reason="needs Cython and a C compiler")
+def test_code_cython_cannot_compile_is_an_error_not_a_silent_no_op():
+    """Brian2 runs the network without a block that Cython failed to compile; run_network says so."""
+    broken = Function(lambda v: v, arg_units=[1], return_unit=1)
+    broken.implementations.add_implementation("cython", code="cdef double broken(double v):\n    return v +\n")
+    config = DeviceConfig("runtime", target="cython")
+    with activated(config):
+        group = NeuronGroup(1, "v : 1", namespace={"broken": broken})
+        group.run_regularly("v = broken(v) + 1", name="broken_update")
+        with pytest.raises(ModelError, match="failed to compile broken_update"):
+            run_network(Network(group), 1 * ms, config)
 
 
 def deterministic_bars(n):

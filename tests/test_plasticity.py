@@ -117,6 +117,10 @@ def test_unknown_rule_suggests_the_closest():
 
 # --- generated code of the pair rules, pinned (taken before traces became data) ------------
 
+# The decay is written out, not read from w_effective, so that Brian2's Cython target compiles it
+# (see PlasticityRule.before_transmission); w_decayed keeps the arithmetic of the subexpression.
+PRUNED_TRANSMISSION = "w_decayed = w * exp(-k_p * ((t - t_s)/tau_prune)**2)\nw = w_decayed\nt_s = t"
+
 PINNED = {
     ("stdp", "neuron", False, False): dict(
         pre_equations="stdp_trace : 1", pre_reset="stdp_trace += 1",
@@ -130,7 +134,7 @@ PINNED = {
         synapse_model=("w : 1\nplastic_w : 1\nw_lo : 1\nw_hi : 1\ndapre/dt = -apre/tau_pre : 1 (event-driven)\n"
                        "dapost/dt = -apost/tau_post : 1 (event-driven)\nt_s : second\n"
                        "w_effective = w * exp(-k_p * ((t - t_s)/tau_prune)**2) : 1"),
-        before_transmission="w = w_effective\nt_s = t", weight_variable="w_effective",
+        before_transmission=PRUNED_TRANSMISSION, weight_variable="w_effective",
         on_pre="w = clip(w + plastic_w*learning*A_post*apost, w_lo, w_hi)\napre += 1",
         on_post="w = clip(w + plastic_w*learning*ltp_sign_post*A_pre*apre, w_lo, w_hi)\napost += 1"),
     ("all_ltd", "neuron", True, True): dict(
@@ -138,7 +142,7 @@ PINNED = {
         post_equations="stdp_trace : 1\nltp_sign = -1 : 1", post_reset="stdp_trace += 1",
         synapse_model=("w : 1\nplastic_w : 1\nw_lo : 1\nw_hi : 1\nt_s : second\n"
                        "w_effective = w * exp(-k_p * ((t - t_s)/tau_prune)**2) : 1"),
-        before_transmission="w = w_effective\nt_s = t", weight_variable="w_effective",
+        before_transmission=PRUNED_TRANSMISSION, weight_variable="w_effective",
         on_pre="w = clip(w + plastic_w*learning*A_post*stdp_trace_post, w_lo, w_hi)",
         on_post="w = clip(w + plastic_w*learning*ltp_sign_post*A_pre*stdp_trace_pre, w_lo, w_hi)"),
     ("stdp", "synapse", False, False): dict(

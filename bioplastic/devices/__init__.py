@@ -21,7 +21,7 @@ from brian2 import device, prefs, set_device
 
 from bioplastic.devices import brian25, support
 from bioplastic.devices.compile import compile_project
-from bioplastic.devices.objects import share_default_clock
+from bioplastic.devices.objects import check_cython_compiled, share_default_clock
 from bioplastic.errors import ConfigError
 
 brian25.apply()
@@ -138,6 +138,7 @@ def run_network(network: brian2.Network, duration, config: DeviceConfig, *, repo
     started = time.perf_counter()
     if config.name == "runtime":
         network.run(duration, report=report, report_period=2 * brian2.second, namespace={})
+        check_cython_compiled(network)
         return {"compile_s": 0.0, "run_s": time.perf_counter() - started}
     support.check_supported(config.name, support.features_used(network, run_args=run_args,
                                                                runs_before=_runs.get(build_dir, 0)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import brian2
 from brian2 import defaultclock
 
-from bioplastic.errors import ConfigError
+from bioplastic.errors import ConfigError, ModelError
 
 
 def is_run_regularly(obj) -> bool:
@@ -22,6 +22,26 @@ def all_objects(network: brian2.Network) -> list:
         seen.append(obj)
         stack.extend(getattr(obj, "contained_objects", []))
     return seen
+
+
+def check_cython_compiled(network: brian2.Network) -> None:
+    """Raise if Brian2's Cython target dropped a block of code it failed to compile.
+
+    Brian2 (2.10) prints the Cython error, then its extension manager returns None and the code
+    object's ``run_block`` skips the block: the network runs without that code and gives wrong
+    results (this is how pruning on Cython once pruned every weight). Called after a runtime run.
+    """
+    from brian2.codegen.runtime.cython_rt import CythonCodeObject
+    dropped = [f"{codeobj.name} ({block})" for obj in all_objects(network) for codeobj in obj.code_objects
+               if isinstance(codeobj, CythonCodeObject)
+               for block, compiled in codeobj.compiled_code.items()
+               if compiled is None and getattr(codeobj.code, block, "").strip()
+               and "EMPTY_CODE_BLOCK" not in getattr(codeobj.code, block)]
+    if dropped:
+        raise ModelError(f"Brian2's Cython target failed to compile {', '.join(dropped)} (the Cython error is "
+                         "printed above) and ran the network without it, so the results are wrong. Write the "
+                         "equations so that Cython compiles them, or use device.target=numpy or "
+                         "--device cpp_standalone.")
 
 
 def share_default_clock(network: brian2.Network, device_name: str) -> None:

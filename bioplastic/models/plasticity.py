@@ -168,8 +168,7 @@ class PlasticityRule:
         if self.pruning:
             # w holds w(t_s), the weight at the last presynaptic spike t_s; the weight in
             # effect decays from there: w(t) = w(t_s) * exp(-k_p * ((t - t_s)/tau_prune)**2).
-            model += ("\nt_s : second"
-                      "\nw_effective = w * exp(-k_p * ((t - t_s)/tau_prune)**2) : 1")
+            model += f"\nt_s : second\nw_effective = w * {_PRUNING_DECAY} : 1"
         return model
 
     @property
@@ -182,11 +181,21 @@ class PlasticityRule:
         """Code run at a presynaptic spike before the weight is transmitted.
 
         With pruning, the decay since the previous presynaptic spike is applied here, once per
-        event, instead of in every time step for every synapse.
+        event, instead of in every time step for every synapse. It is written out rather than
+        read from ``w_effective``: in the presynaptic pathway that would be a subexpression
+        referred from the synapses, whose variables Brian2 renames (``_w_effective_<synapses>_w``)
+        although they share the arrays of ``w``, ``t_s`` and ``t``. Brian2's (2.10) Cython generator
+        then declares one name per array only (``determine_keywords``), leaves ``w`` an untyped
+        Python object, fails to compile ``clip(w ...)`` ("Invalid use of fused types"), and runs
+        nothing for that code object (the extension manager returns None on a compile error and
+        ``run_block`` skips it): no transmission, no ``t_s`` update, every weight decays away. The temporary
+        ``w_decayed`` keeps the statement the one the subexpression gave: ``w = w * decay``
+        would be optimised as ``w *= decay`` with other loop invariants (-k_p/tau_prune**2),
+        which changes cpp_standalone's weights in the last bit.
         """
         if not self.pruning:
             return ""
-        return "w = w_effective\nt_s = t"
+        return f"w_decayed = w * {_PRUNING_DECAY}\nw = w_decayed\nt_s = t"
 
     def _update(self, change: str) -> str:
         sign, change = ("-", change[1:]) if change.startswith("-") else ("+", change)
@@ -276,6 +285,9 @@ class PlasticityRule:
                 f"{sign}  on_pre:  {self.on_pre}\n"
                 f"  on_post: {self.on_post}\n  parameters:\n{params}\n")
 
+
+#: The factor by which pruning has reduced a weight since the last presynaptic spike t_s.
+_PRUNING_DECAY = "exp(-k_p * ((t - t_s)/tau_prune)**2)"
 
 #: "Use it or lose it" (reference optimum tau_prune = 7500 ms, about the time one image
 #: takes through the network times the number of classes). Weights whose effective value

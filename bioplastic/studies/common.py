@@ -95,15 +95,7 @@ def load_split(config: dict, split: str, classes=None):
 
 
 def device_from_config(config: dict) -> DeviceConfig:
-    device = DeviceConfig(**config["device"]).validate()
-    pruning = any((p.get("plasticity") or {}).get("pruning") for p in config["network"]["projections"].values())
-    if device.name == "runtime" and device.target == "cython" and pruning:
-        # Known problem: Brian2's Cython target fails to compile part of the pruning network
-        # ("Invalid use of fused types") and the run then gives wrong results (all weights pruned).
-        raise ConfigError("pruning ('use it or lose it') does not run correctly on the runtime device with the "
-                          "Cython target yet. Use --device cpp_standalone (the default of the shipped "
-                          "experiment) or device.target=numpy.")
-    return device
+    return DeviceConfig(**config["device"]).validate()
 
 
 @dataclass
