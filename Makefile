@@ -19,8 +19,9 @@ DATA_DIR_GUESS := $(wildcard ../shared/data)
 export BIOPLASTIC_DATA_DIR ?= $(if $(DATA_DIR_GUESS),$(abspath $(DATA_DIR_GUESS)),)
 export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
-# Brian2 keeps compiled Cython code here; inside the venv so a `make clean` removes it.
-export BRIAN_CACHE_DIR := $(abspath $(VENV))/brian-cache
+# Brian2 keeps compiled Cython code in Cython's cache folder (<CYTHON_CACHE_DIR>/brian_extensions);
+# inside the venv so a `make clean` removes it. (Brian2 2.10 does not read BRIAN_CACHE_DIR.)
+export CYTHON_CACHE_DIR := $(abspath $(VENV))/cython-cache
 export XDG_CACHE_HOME ?= $(abspath $(VENV))/cache
 
 RUN_ARGS ?=
@@ -85,7 +86,7 @@ $(GENN_VENV)/.installed: setup.cfg pyproject.toml
 	$(GENN_PY) -m pip install --quiet --no-deps --ignore-requires-python -e .
 	@touch $@
 
-test-genn: export BRIAN_CACHE_DIR := $(abspath $(GENN_VENV))/brian-cache
+test-genn: export CYTHON_CACHE_DIR := $(abspath $(GENN_VENV))/cython-cache
 test-genn: export XDG_CACHE_HOME := $(abspath $(GENN_VENV))/cache
 test-genn: genn
 	GENN_PATH="$$(cat $(GENN_VENV)/genn-path)" $(GENN_PY) -m pytest -m genn tests/test_devices.py $(TEST_ARGS)
