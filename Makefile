@@ -19,9 +19,8 @@ DATA_DIR_GUESS := $(wildcard ../shared/data)
 export BIOPLASTIC_DATA_DIR ?= $(if $(DATA_DIR_GUESS),$(abspath $(DATA_DIR_GUESS)),)
 export MPLBACKEND ?= Agg
 export PYTHONUNBUFFERED := 1
-# Brian2 keeps compiled Cython code in Cython's cache folder (<CYTHON_CACHE_DIR>/brian_extensions);
-# inside the venv so a `make clean` removes it. (Brian2 2.10 does not read BRIAN_CACHE_DIR.)
-export CYTHON_CACHE_DIR := $(abspath $(VENV))/cython-cache
+# Brian2 keeps compiled Cython code in Cython's cache, ~/.cython/brian_extensions, shared by every
+# clone (set CYTHON_CACHE_DIR to move it; Brian2 2.10 does not read BRIAN_CACHE_DIR).
 export XDG_CACHE_HOME ?= $(abspath $(VENV))/cache
 
 RUN_ARGS ?=
@@ -86,7 +85,6 @@ $(GENN_VENV)/.installed: setup.cfg pyproject.toml
 	$(GENN_PY) -m pip install --quiet --no-deps --ignore-requires-python -e .
 	@touch $@
 
-test-genn: export CYTHON_CACHE_DIR := $(abspath $(GENN_VENV))/cython-cache
 test-genn: export XDG_CACHE_HOME := $(abspath $(GENN_VENV))/cache
 test-genn: genn
 	GENN_PATH="$$(cat $(GENN_VENV)/genn-path)" $(GENN_PY) -m pytest -m genn tests/test_devices.py $(TEST_ARGS)
