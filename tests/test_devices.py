@@ -176,13 +176,13 @@ def test_standalone_flushes_subnormals_to_zero(tmp_path):
     """
     import brian2
     config = DeviceConfig("cpp_standalone", build_dir=str(tmp_path / "build"))
-    with activated(config):
+    with activated(config) as build_dir:
         group = brian2.NeuronGroup(2, "dx/dt = -x/tau : 1\ntau : second", method="exact",
                                    dt=0.1 * ms, name="decay")
         group.x = 1.0
         group.tau = [720 / 600, 1.0] * ms
         network = brian2.Network(group)
-        run_network(network, 720 * ms, config)
+        run_network(network, 720 * ms, config, build_dir=build_dir)
         x = np.asarray(group.x[:])
     assert x[0] == pytest.approx(np.exp(-600), rel=1e-6)
     assert x[1] == 0.0, f"e^-720 came out as {x[1]!r}: the binary computes with subnormal numbers"
