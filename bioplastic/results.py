@@ -1,6 +1,7 @@
 """Run directories: every run writes its own folder with the resolved config, versions,
-seed, metrics and figures. A run is written to ``<out>.partial`` and renamed to ``<out>``
-only when complete, so an interrupted run never leaves a folder that looks finished.
+seed, the data files read (with their SHA-256), metrics and figures. A run is written to
+``<out>.partial`` and renamed to ``<out>`` only when complete, so an interrupted run never
+leaves a folder that looks finished.
 
 The tasks a study hands to :func:`bioplastic.sweep.map_tasks` (variants, class sets) keep
 their results in ``<out>.partial/.tasks/`` as they finish: rerunning the same command with the
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bioplastic.config import dump
+from bioplastic.data import data_file_records, recording_data_files
 from bioplastic.errors import BioplasticError, ConfigError
 
 
@@ -72,6 +74,15 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows({k: to_jsonable(v) for k, v in row.items()} for row in rows)
+
+
+def write_summary(out_dir: Path, study, metrics: dict, *, title: str, command: list[str]) -> str:
+    """``summary.md``: the summary the run printed (the study's ``summary_text``), under its title
+    and command; returns that text."""
+    summary = getattr(study, "summary_text", None)
+    text = summary(metrics) if summary else ""
+    (Path(out_dir) / "summary.md").write_text(f"# {title}\n\n`{' '.join(command)}`\n\n```\n{text.strip()}\n```\n")
+    return text
 
 
 def default_out_dir(config_path: str | Path) -> Path:
@@ -128,14 +139,16 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
                   "flags": flags or {}, "resumed_tasks": cached_task_count(tasks)}
     write_json(partial / "provenance.json", provenance)
+    read = {}
     try:
-        with task_cache(tasks):
+        with task_cache(tasks), recording_data_files() as read:
             yield partial
     except BaseException as exc:
+        provenance["data_files"] = data_file_records(read)
         _record_failure(partial, provenance, exc, started, finished_tasks=cached_task_count(tasks))
         raise
     provenance.update(status="complete", finished=datetime.now(UTC).isoformat(),
-                      wall_time_s=round(time.time() - started, 2))
+                      wall_time_s=round(time.time() - started, 2), data_files=data_file_records(read))
     write_json(partial / "provenance.json", provenance)
     shutil.rmtree(tasks, ignore_errors=True)
     if out.exists():
