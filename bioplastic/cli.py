@@ -21,7 +21,7 @@ def _positive_int(text: str) -> int:
 
 def _run(args) -> int:
     from bioplastic.config import dump, load_config
-    from bioplastic.results import default_out_dir, run_directory
+    from bioplastic.results import default_out_dir, run_directory, write_summary
     from bioplastic.studies import study_module
 
     config = load_config(args.config, args.overrides, quick=args.quick)
@@ -37,13 +37,12 @@ def _run(args) -> int:
     print(f"bioplastic: running {args.config} ({config['study']}) on {config['device']['name']}; "
           f"seeds {config['seeds']}; results -> {out}")
     args.interrupted_out = out
-    summary = getattr(study, "summary_text", None)
-    with run_directory(out, config, command=sys.argv, overwrite=args.overwrite,
-                       flags={"quick": args.quick, "device": args.device, "workers": args.workers}) as work_dir:
+    flags = {"quick": args.quick, "device": args.device, "workers": args.workers, "overrides": list(args.overrides),
+             "out": args.out, "overwrite": args.overwrite}
+    with run_directory(out, config, command=args.command_line, overwrite=args.overwrite, flags=flags) as work_dir:
         metrics = study.run(config, work_dir)
-        text = summary(metrics) if summary else ""
-        (work_dir / "summary.md").write_text(f"# {config.get('title') or args.config}\n\n"
-                                             f"`{' '.join(sys.argv)}`\n\n```\n{text.strip()}\n```\n")
+        text = write_summary(work_dir, study, metrics, title=config.get("title") or args.config,
+                             command=args.command_line)
     print(f"\nDone. Results and figures are in {out}/")
     for path in sorted(out.iterdir()):
         print(f"  {path}")

@@ -1,6 +1,11 @@
 """Run directories: every run writes its own folder with the resolved config, versions,
-seed, metrics and figures. A run is written to ``<out>.partial`` and renamed to ``<out>``
-only when complete, so an interrupted run never leaves a folder that looks finished.
+seed, the data files read (with their SHA-256), metrics and figures. A run is written to
+``<out>.partial`` and renamed to ``<out>`` only when complete, so an interrupted run never
+leaves a folder that looks finished.
+
+Results are data: besides ``metrics.json`` each study writes :func:`write_metrics_long`'s tidy
+table of every number it measured (one schema for all studies) and its arrays with named
+dimensions (:mod:`bioplastic.netcdf`).
 
 The tasks a study hands to :func:`bioplastic.sweep.map_tasks` (variants, class sets) keep
 their results in ``<out>.partial/.tasks/`` as they finish: rerunning the same command with the
@@ -23,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bioplastic.config import dump
+from bioplastic.data import data_file_records, recording_data_files
 from bioplastic.errors import BioplasticError, ConfigError
 
 
@@ -62,16 +68,60 @@ def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    """A tidy table (one row per observation, the same keys in every row) as CSV."""
+#: The columns of ``metrics_long.csv`` / ``metrics_long.parquet``, the same in every study: one row
+#: per number measured, so that tables and figures can be made again with any tool (pandas,
+#: R, a spreadsheet) without knowing a study's metrics.json. Empty cells: does not apply.
+METRICS_LONG_COLUMNS = {
+    "variant": "the study's variant (config `variants`), neuron model or inhibition radii compared",
+    "class_set": "classes trained, e.g. '0,1,2'; or the test set measured: 'digits', 'letters', 'white_noise', ...",
+    "seed": "seed of the network copy measured",
+    "phase": "training phase the checkpoint counts in: 'task1', 'task2' (forgetting studies)",
+    "checkpoint": "how far training had gone when measured, in checkpoint_unit",
+    "checkpoint_unit": "'images' (training images seen), 'presentations' (with repeats) or 'epochs'",
+    "metric": "what was measured, its unit in the name: test_accuracy_percent, silent_fraction, ...",
+    "value": "the number",
+}
+_METRICS_LONG_TYPES = {"seed": "int64", "checkpoint": "int64", "value": "float64"}     # others: string
+
+
+def metric_rows(metric: str, values, checkpoints=(None,), **labels) -> list[dict]:
+    """Rows of :func:`write_metrics_long` for one curve (a value per checkpoint) or one number."""
+    values = np.atleast_1d(np.asarray(values, dtype=float))
+    if len(values) != len(checkpoints):
+        raise ValueError(f"{metric}: {len(values)} values for {len(checkpoints)} checkpoints")
+    return [{**labels, "checkpoint": None if c is None else int(c), "metric": metric, "value": float(v)}
+            for c, v in zip(checkpoints, values)]
+
+
+def write_metrics_long(out_dir: Path, rows: list[dict]) -> list[Path]:
+    """``metrics_long.csv`` and ``metrics_long.parquet``: ``rows`` (dicts with keys of
+    :data:`METRICS_LONG_COLUMNS`, missing ones empty) as one tidy table, both files the same."""
     import csv
 
-    if not rows:
-        return
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    unknown = {key for row in rows for key in row} - set(METRICS_LONG_COLUMNS)
+    if unknown:
+        raise ValueError(f"metrics_long: unknown columns {sorted(unknown)}; known: {list(METRICS_LONG_COLUMNS)}")
+    table = [{key: to_jsonable(row.get(key)) for key in METRICS_LONG_COLUMNS} for row in rows]    # NaN: empty
+    out_dir = Path(out_dir)
+    with open(out_dir / "metrics_long.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(METRICS_LONG_COLUMNS))
         writer.writeheader()
-        writer.writerows({k: to_jsonable(v) for k, v in row.items()} for row in rows)
+        writer.writerows(table)
+    schema = pa.schema([(key, getattr(pa, _METRICS_LONG_TYPES.get(key, "string"))()) for key in METRICS_LONG_COLUMNS])
+    pq.write_table(pa.Table.from_pylist(table, schema=schema), out_dir / "metrics_long.parquet")
+    return [out_dir / "metrics_long.csv", out_dir / "metrics_long.parquet"]
+
+
+def write_summary(out_dir: Path, study, metrics: dict, *, title: str, command: list[str]) -> str:
+    """``summary.md``: the summary the run printed (the study's ``summary_text``), under its title
+    and command; returns that text."""
+    summary = getattr(study, "summary_text", None)
+    text = summary(metrics) if summary else ""
+    (Path(out_dir) / "summary.md").write_text(f"# {title}\n\n`{' '.join(command)}`\n\n```\n{text.strip()}\n```\n")
+    return text
 
 
 def default_out_dir(config_path: str | Path) -> Path:
@@ -128,14 +178,16 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
                   "flags": flags or {}, "resumed_tasks": cached_task_count(tasks)}
     write_json(partial / "provenance.json", provenance)
+    read = {}
     try:
-        with task_cache(tasks):
+        with task_cache(tasks), recording_data_files() as read:
             yield partial
     except BaseException as exc:
+        provenance["data_files"] = data_file_records(read)
         _record_failure(partial, provenance, exc, started, finished_tasks=cached_task_count(tasks))
         raise
     provenance.update(status="complete", finished=datetime.now(UTC).isoformat(),
-                      wall_time_s=round(time.time() - started, 2))
+                      wall_time_s=round(time.time() - started, 2), data_files=data_file_records(read))
     write_json(partial / "provenance.json", provenance)
     shutil.rmtree(tasks, ignore_errors=True)
     if out.exists():

@@ -18,9 +18,9 @@ TINY = ["device.name=runtime", "device.target=numpy", "seeds=[0,1]", "data.n_tra
         "network.projections.input_to_exc.plasticity.parameters.A_pre=0.02"]
 
 
-@pytest.fixture
-def bar_digits(tmp_path, monkeypatch):
-    """MNIST-format files whose 'digits' 0, 1, 2 are horizontal bands: easy to learn, fast to run."""
+def write_bar_digits(tmp_path, monkeypatch):
+    """MNIST-format files whose 'digits' 0, 1, 2 are horizontal bands in ``tmp_path/data``, where the
+    loaders look (offline)."""
     rng = np.random.default_rng(0)
     root = tmp_path / "data" / "mnist"
     root.mkdir(parents=True)
@@ -34,6 +34,12 @@ def bar_digits(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOPLASTIC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BIOPLASTIC_OFFLINE", "1")
     return tmp_path
+
+
+@pytest.fixture
+def bar_digits(tmp_path, monkeypatch):
+    """MNIST-format files whose 'digits' 0, 1, 2 are horizontal bands: easy to learn, fast to run."""
+    return write_bar_digits(tmp_path, monkeypatch)
 
 
 def test_run_writes_complete_results(bar_digits, capsys):

@@ -9,7 +9,9 @@ import copy
 
 import brian2 as b2
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 
 from bioplastic.errors import ConfigError
 from bioplastic.network import convfast
@@ -251,12 +253,14 @@ def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
     assert curve["epoch"] == list(range(1, 9))
     assert metrics["final_mean_std"][0] > 40
     assert max(curve["test_accuracy"]) > curve["test_accuracy"][0]         # the decision layer learns
-    for name in ("accuracy_over_epochs.png", "encoding.png", "weights_seed0.npz", "progress_seed0.json"):
+    for name in ("accuracy_over_epochs.png", "encoding.png", "weights.nc", "progress_seed0.json"):
         assert (tmp_path / name).exists(), name
-    table = (tmp_path / "accuracy_over_epochs.csv").read_text().splitlines()   # the numbers behind the figure
-    assert table[0].startswith("seed,epoch,test_accuracy") and len(table) == 1 + 8
-    weights = np.load(tmp_path / "weights_seed0.npz")
-    assert weights["s1"].shape == (30, 6, 5, 5) and weights["s3"].shape == (200, 250, 5, 5)
+    table = pd.read_csv(tmp_path / "metrics_long.csv")                     # the numbers behind the figure
+    accuracy = table[table.metric == "test_accuracy_percent"]
+    assert accuracy.checkpoint.tolist() == curve["epoch"] and accuracy.value.tolist() == curve["test_accuracy"]
+    with xr.open_dataset(tmp_path / "weights.nc") as weights:
+        assert weights["s1"].dims == ("seed", "s1_map", "s1_channel", "s1_ky", "s1_kx")
+        assert weights["s1"].shape == (1, 30, 6, 5, 5) and weights["s3"].shape == (1, 200, 250, 5, 5)
     assert 0 < metrics["active_fraction"]["0"]["test"] < 0.9                # C2 is selective, not saturated
 
 
@@ -317,6 +321,5 @@ def test_an_interrupted_seed_resumes_from_its_checkpoints_with_the_same_result(r
     resumed = conv_stdp.train_seed((config, 0, out))
     assert resumed["curve"] == whole["curve"] and resumed["curve"]["epoch"] == [1, 2, 3]
     for name in ("s1", "s2", "s3"):
-        np.testing.assert_array_equal(np.load(out / "weights_seed0.npz")[name],
-                                      np.load(tmp_path / "whole" / "weights_seed0.npz")[name])
+        np.testing.assert_array_equal(resumed["weights"][name], whole["weights"][name])
     assert not list(out.glob("checkpoint_*"))                      # removed once the seed is done

@@ -2,7 +2,9 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 import yaml
 
 from bioplastic import cli
@@ -81,3 +83,21 @@ def test_forgetting_study_runs_and_reports_tables(synthetic_tasks):
     assert f"| freeze_50_global | [{notes['single plastic layer']}] |" in table and "hold-out" in table
     assert f"| two_layer_global_global | [{notes['2 plastic layers']}] |" in table
     assert (out / "forgetting.png").stat().st_size > 0
+    # The numbers behind it: every curve in metrics_long, the weights of every snapshot in weights.nc.
+    rows = pd.read_parquet(out / "metrics_long.parquet")
+    for name, v in metrics["variants"].items():
+        own = rows[(rows.variant == name) & (rows.metric == "test_accuracy_percent")]
+        assert own[own.phase == "task1"].value.tolist() == v["task1_digits"]["per_seed"]
+        for test_set in ("digits", "letters"):
+            curve = own[(own.phase == "task2") & (own.class_set == test_set)]
+            assert curve.checkpoint.tolist() == v["n_letters_seen"]
+            assert curve.value.tolist() == v[f"curve_{test_set}"][0]
+    with xr.open_dataset(out / "weights.nc") as arrays:
+        assert list(arrays.variant.values) == list(metrics["variants"])         # in the config's order
+        assert arrays["input_to_hidden"].dims == ("variant", "seed", "snapshot", "input", "hidden")
+        assert arrays["task"].values[0].tolist() == [1, 1, 2, 2, 2]
+        assert arrays["n_images"].values[0].tolist() == [0, 18, 0, 18, 36]
+        assert arrays["exc_class"].values[0].tolist() == [c for c in "012abc" for _ in range(2)]   # digits, letters
+        single, two_layer = arrays.sel(variant="global_inhibition"), arrays.sel(variant="two_layer_global_global")
+        assert np.isnan(two_layer["input_to_exc"]).all() and np.isnan(single["input_to_hidden"]).all()   # padding
+        assert not np.isnan(single["input_to_exc"]).any() and not np.isnan(two_layer["hidden_to_exc"]).any()

@@ -2,7 +2,9 @@
 task-2 data as stated, protections that hold on the decision layer, the Langevin noise's
 sigma, bad configurations refused before computation, and the quick variant end to end."""
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 from test_conv_stdp import small_spec
 
 from bioplastic.config import load_config
@@ -127,9 +129,13 @@ def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_
         assert len(row["digits_curve"]["mean"]) == len(row["letters_curve"]["mean"]) == n_epochs + 1
         assert 0 <= row["task2_digits"][0] <= 100 and row["task2_letters"][0] > 10
     assert 0.05 < table["freeze"]["frozen_fraction"][0] <= 0.1
-    rows = (tmp_path / "accuracy_per_epoch.csv").read_text().splitlines()
-    assert rows[0] == "task,variant,seed,epoch,class_set,accuracy"
-    assert len(rows) == 1 + len(task1["curve_mean"]) + 4 * 2 * (n_epochs + 1)
-    for name in ("forgetting_conv.png", "table.md", "accuracy_per_epoch.parquet"):
+    rows = pd.read_parquet(tmp_path / "metrics_long.parquet")
+    accuracy = rows[rows.metric == "test_accuracy_percent"]
+    assert len(accuracy) == len(task1["curve_mean"]) + 4 * 2 * (n_epochs + 1)
+    assert accuracy[accuracy.phase == "task1"].value.tolist() == task1["curves_per_seed"]["0"]["digits"]
+    for name in ("forgetting_conv.png", "table.md", "metrics_long.csv", "weights.nc"):
         assert (tmp_path / name).exists(), name
+    with xr.open_dataset(tmp_path / "weights.nc") as weights:
+        assert weights["s3"].dims == ("radii", "seed", "s3_map", "s3_channel", "s3_ky", "s3_kx")
+        assert list(weights.phase.values) == ["task1", "task2_letters"]
     assert "| freeze | 3, 1 |" in (tmp_path / "table.md").read_text()

@@ -31,13 +31,12 @@ def test_plot_restores_the_figures_of_a_run_folder(bar_digits, capsys):
         assert (out / name).read_bytes() == drawn_by_the_run          # the same code drew both
         assert name in printed.out
     assert "note:" not in printed.err
-    # A folder written before the final weights were saved: the other figures, and a note.
-    (out / "weights_no_adaptive_threshold.npz").unlink()
+    # A folder written before weights.nc: the other figures, and a note.
+    (out / "weights.nc").unlink()
     assert cli.main(["plot", str(out)]) == 0
     printed = capsys.readouterr()
-    assert ("note: weights_no_adaptive_threshold.png not drawn: weights_no_adaptive_threshold.npz is missing"
-            in printed.err)
-    assert "weights_adaptive_threshold.png" in printed.out
+    assert "note: the weight figures are not drawn: weights.nc is missing" in printed.err
+    assert "learning_curve.png" in printed.out and "weights_adaptive_threshold.png" not in printed.out
 
 
 def test_report_tabulates_the_numbers_of_metrics_json(bar_digits, capsys, tmp_path):

@@ -136,6 +136,9 @@ def test_sweep_writes_table_plots_and_provenance_and_rerun_runs_nothing(bar_digi
     assert {r["data.classes"] for r in table} == {"[0, 1, 2]"}                  # a list value, as YAML text
     provenance = json.loads((out / "points" / "p001-s0" / "provenance.json").read_text())
     assert provenance["host"] and provenance["wall_time_s"] > 0 and provenance["versions"]["brian2"].startswith("2.10")
+    assert "mnist/train-images-idx3-ubyte.gz" in {f["path"] for f in provenance["data_files"]}
+    for name in ("metrics_long.csv", "metrics_long.parquet", "weights.nc", "summary.md"):   # a point is a run folder
+        assert (out / "points" / "p001-s0" / name).stat().st_size > 0
     stored = json.loads((out / "sweep.json").read_text())
     assert stored["points"] == [{"data.n_train": 12, "data.classes": [0, 1, 2]},
                                 {"data.n_train": 24, "data.classes": [0, 1, 2]}]

@@ -6,7 +6,8 @@ are looked up and how they are verified.
 """
 import difflib
 
-from bioplastic.data.datasets import Dataset, load_emnist_letters, load_mnist
+from bioplastic.data.datasets import (Dataset, data_file_records, load_emnist_letters, load_mnist,
+                                      recording_data_files)
 from bioplastic.data.sampling import (balanced_sample, class_indices, relabel, sample_indices, select_classes,
                                       stratified_holdout)
 from bioplastic.errors import ConfigError
@@ -26,4 +27,5 @@ def load_dataset(name: str, split: str = "train", **kwargs) -> Dataset:
 
 
 __all__ = ["Dataset", "load_dataset", "load_mnist", "load_emnist_letters", "select_classes", "balanced_sample",
-           "relabel", "class_indices", "stratified_holdout", "sample_indices"]
+           "relabel", "class_indices", "stratified_holdout", "sample_indices", "recording_data_files",
+           "data_file_records"]

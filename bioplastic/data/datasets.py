@@ -8,7 +8,8 @@ A file is accepted when the SHA-256 of its bytes equals the pinned value of the 
 .gz, or, for a legitimate re-compressed or decompressed copy, when the SHA-256 of its
 decompressed IDX payload does (values from ``shared/data/*/SOURCES.md``). A successful
 check is remembered by path, size and mtime in ``verified-sha256.json`` in the cache, so a
-file is hashed once, not at every load.
+file is hashed once, not at every load. Inside :func:`recording_data_files` every file read is
+listed with that checksum, for a run's provenance.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import shutil
 import string
 import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,15 +237,20 @@ def _read_verified(path: Path, data_file: DataFile, verify: bool, checksums: Map
     stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
     raw = path.read_bytes()
     if not verify:
+        _note_read(path, stamp, lambda: hashlib.sha256(raw).hexdigest(), "file", verified=False)
         return decompress(raw, path)
     accepted_file, accepted_payload = _accepted(data_file, checksums)
     record = _verified_records().get(str(path.resolve()), {})
     verified = {k: record.get(k) for k in stamp} == stamp and record.get("sha256") in accepted_file | accepted_payload
     file_digest = None
-    if not verified:
+    if verified:
+        digest = record["sha256"]
+        _note_read(path, stamp, lambda: digest, "file" if digest in accepted_file else "payload", verified=True)
+    else:
         file_digest = hashlib.sha256(raw).hexdigest()
         if file_digest in accepted_file:
             _remember_verified(path, stamp, file_digest)
+            _note_read(path, stamp, lambda: file_digest, "file", verified=True)
             verified = True
     payload = decompress(raw, path)
     if not verified:
@@ -251,7 +258,56 @@ def _read_verified(path: Path, data_file: DataFile, verify: bool, checksums: Map
         if payload_digest not in accepted_payload:
             raise _checksum_error(path, data_file, file_digest, payload_digest, accepted_file, accepted_payload)
         _remember_verified(path, stamp, payload_digest)
+        _note_read(path, stamp, lambda: payload_digest, "payload", verified=True)
     return payload
+
+
+# ----------------------------------------------------------------------------- files read, for provenance
+
+_READ: dict | None = None          # resolved path -> record, while recording_data_files is open
+
+
+@contextmanager
+def recording_data_files():
+    """Yield a dict that fills with one record per data file the loaders read meanwhile (in this
+    process): its path relative to ``$BIOPLASTIC_DATA_DIR`` or the cache, size and SHA-256, so a
+    run's provenance says exactly which files it used. The checksum is the one the verification
+    computed or found remembered; a file read with ``verify=False`` is hashed once here instead."""
+    global _READ
+    previous, _READ = _READ, {}
+    try:
+        yield _READ
+    finally:
+        _READ = previous
+
+
+def _note_read(path: Path, stamp: dict, digest, of: str, *, verified: bool) -> None:
+    """Record one file read; ``digest`` is called only for a file not yet recorded as it is now."""
+    if _READ is None:
+        return
+    key = str(path.resolve())
+    if _READ.get(key, {}).get("stamp") == stamp:
+        return
+    root, relative = _relative_location(path)
+    _READ[key] = {"path": relative, "root": root, "size_bytes": stamp["size"], "sha256": digest(),
+                  "sha256_of": "file" if of == "file" else "decompressed IDX payload", "verified": verified,
+                  "stamp": stamp}
+
+
+def _relative_location(path: Path) -> tuple[str | None, str]:
+    """(``$BIOPLASTIC_DATA_DIR`` or ``cache``, the path below it); (None, the absolute path) elsewhere."""
+    resolved = path.resolve()
+    roots = [(f"${DATA_DIR_ENV}", os.environ.get(DATA_DIR_ENV)), ("cache", cache_dir())]
+    for name, root in roots:
+        if root and resolved.is_relative_to(Path(root).expanduser().resolve()):
+            return name, str(resolved.relative_to(Path(root).expanduser().resolve()))
+    return None, str(resolved)
+
+
+def data_file_records(recorded: dict) -> list[dict]:
+    """The records of :func:`recording_data_files` for a provenance file, sorted by path."""
+    return sorted(({k: v for k, v in record.items() if k != "stamp"} for record in recorded.values()),
+                  key=lambda r: (str(r["root"]), r["path"]))
 
 
 def _checksum_error(path, data_file, file_digest, payload_digest, accepted_file, accepted_payload) -> DataError:

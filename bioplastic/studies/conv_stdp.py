@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from bioplastic import plotting
+from bioplastic import netcdf, plotting
 from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.encoding import LatencyCoding, encode_latency_cached
 from bioplastic.errors import BioplasticError, ConfigError
@@ -32,7 +32,7 @@ from bioplastic.network import convfast
 from bioplastic.network.convnet import INPUT, LayerTraining, conv_network_from_config
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP
-from bioplastic.results import to_jsonable, write_csv, write_json
+from bioplastic.results import metric_rows, to_jsonable, write_json, write_metrics_long
 from bioplastic.studies.common import load_split
 from bioplastic.sweep import map_tasks
 
@@ -129,10 +129,9 @@ def train_seed(task) -> dict:
         _save_checkpoint(checkpoints["features"], weights, steps, dict(meta, rng=rng.bit_generator.state))
     curve = _decision_epochs(config, spec, weights, steps, train.labels[train_idx], test.labels[test_idx],
                              rng, seed, meta["timings"], out_dir / f"progress_seed{seed}.json", checkpoints["decision"])
-    np.savez_compressed(out_dir / f"weights_seed{seed}.npz", **weights)
     for path in checkpoints.values():
         path.unlink(missing_ok=True)
-    return {"seed": seed, "curve": curve, "timings": meta["timings"], "stdp": meta["stdp"],
+    return {"seed": seed, "curve": curve, "timings": meta["timings"], "stdp": meta["stdp"], "weights": weights,
             "active_fraction": {split: float((s >= 0).mean()) for split, s in steps.items()}}
 
 
@@ -255,8 +254,20 @@ def summarize(results: list[dict], config: dict) -> dict:
             "stdp": {str(r["seed"]): r["stdp"] for r in results},
             "active_fraction": {str(r["seed"]): r["active_fraction"] for r in results},
             "n_train": int(config["data"]["n_train"]), "n_test": int(config["data"]["n_test"]),
-            "n_classes": len(config["data"]["classes"]),
+            "n_classes": len(config["data"]["classes"]), "classes": list(config["data"]["classes"]),
             "engine": config["conv"]["engine"]}
+
+
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` from metrics.json, per seed and tested decision-layer epoch: test
+    accuracy and silence, correct and silent training decisions of that epoch (all in %)."""
+    rows = []
+    classes = ",".join(map(str, metrics.get("classes", [])))
+    for seed, curve in metrics["test_accuracy_per_seed"].items():
+        for key in ("test_accuracy", "test_silence", "train_correct", "train_silence"):
+            rows += metric_rows(f"{key}_percent", curve[key], curve["epoch"], seed=int(seed), class_set=classes,
+                                checkpoint_unit="epochs")
+    return rows
 
 
 def save_encoding(config: dict, coding: LatencyCoding, train, out_dir, n_images: int = 4) -> None:
@@ -294,15 +305,16 @@ def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
 
 
 def run(config: dict, out_dir) -> dict:
-    _, coding, train, _ = prepare(config)                   # fail fast, before any computation
+    spec, coding, train, _ = prepare(config)                # fail fast, before any computation
     save_encoding(config, coding, train, out_dir)
     tasks = [(config, int(seed), out_dir) for seed in config["seeds"]]
     results = map_tasks(train_seed, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = summarize(results, config)
     write_json(out_dir / "metrics.json", metrics)
-    write_csv(out_dir / "accuracy_over_epochs.csv",
-              [{"seed": r["seed"], **{key: values[k] for key, values in r["curve"].items()}}
-               for r in results for k in range(len(r["curve"]["epoch"]))])
+    write_metrics_long(out_dir, metric_table(metrics))
+    netcdf.write(out_dir / "weights.nc", netcdf.kernel_dataset(
+        {layer: np.stack([r["weights"][layer] for r in results]) for layer in results[0]["weights"]},
+        [r["seed"] for r in results]), study="conv_stdp", decision_layer=spec.decision_layer)
     plot(metrics, config, out_dir)
     return metrics
 

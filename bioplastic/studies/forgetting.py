@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from bioplastic import plotting
+from bioplastic import netcdf, plotting
 from bioplastic.config import variant_config
 from bioplastic.data import balanced_sample, load_dataset, relabel
 from bioplastic.errors import ConfigError
 from bioplastic.evaluation import TestSpikes, evaluate_batched
 from bioplastic.readout import segment_readout
 from bioplastic.protections import freeze_mask, quantile_bounds
-from bioplastic.results import write_json
+from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies.common import (device_from_config, flatten_snapshots, protocol_durations, protocol_options,
                                        spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
@@ -61,6 +61,7 @@ class Task:
     test_labels: np.ndarray       # segment indices
     segments: list                # segments of this task's classes
     note: str
+    class_names: list             # of this task's classes, in segment order
 
 
 def load_task(config: dict, key: str, offset: int) -> Task:
@@ -75,7 +76,7 @@ def load_task(config: dict, key: str, offset: int) -> Task:
     test_idx = balanced_sample(test, int(section["n_test"]), seed=int(config["evaluation"]["test_seed"]), indices=True)
     return Task(train, train.images.reshape(len(train.images), -1), offset + relabel(train.labels, classes),
                 test.images[test_idx], offset + relabel(test.labels[test_idx], classes),
-                list(range(offset, offset + len(classes))), test.note)
+                list(range(offset, offset + len(classes))), test.note, [train.class_names[c] for c in classes])
 
 
 def seeded_orders(task: Task, n: int, seeds, salt: int) -> np.ndarray:
@@ -182,10 +183,22 @@ def run_variant(task_args) -> dict:
     curves = [accuracy(spec, t2.weights, t2.states, task, config, image_duration) for task in (digits, letters)]
     curve_digits, curve_letters = curves
     return {"variant": variant, "seeds": seeds, "task1_digits": task1_digits, "n_letters_seen": t2.n_images,
+            "n_task1_images": n1, "arrays": snapshots_dataset(spec, t1, t2, seeds, digits, letters),
             "curve_digits": curve_digits.T, "curve_letters": curve_letters.T,     # [copy, snapshot]
             "task2_digits": curve_digits[-1], "task2_letters": curve_letters[-1],
             "forgetting": task1_digits - curve_digits[-1], "notes": notes, "letters_note": letters.note,
             "architecture": describe_architecture(spec), "wall_time_s": t1.wall_time_s + t2.wall_time_s}
+
+
+def snapshots_dataset(spec, t1, t2, seeds, digits: Task, letters: Task):
+    """The weights and states of both tasks' snapshots (:mod:`bioplastic.netcdf`): coordinate ``task``
+    (1, 2) and ``n_images`` (images of that task seen) per snapshot; the class of each readout neuron."""
+    joined = [{k: np.concatenate([np.asarray(a[k]), np.asarray(b[k])]) for k in a} for a, b in
+              ((t1.weights, t2.weights), (t1.states, t2.states))]
+    task = np.repeat([1, 2], [len(t1.n_images), len(t2.n_images)])
+    return netcdf.training_dataset(spec, *joined, seeds, np.concatenate([t1.n_images, t2.n_images]),
+                                   coords={"task": ("snapshot", task),
+                                           **netcdf.segment_classes(spec, digits.class_names + letters.class_names)})
 
 
 def bounded(spec):
@@ -213,6 +226,7 @@ def run(config: dict, out_dir) -> dict:
             key: {"mean": float(np.mean(r[key])), "std": float(np.std(r[key])), "per_seed": r[key]}
             for key in ("task1_digits", "task2_letters", "task2_digits", "forgetting")}
         metrics["variants"][r["variant"]].update(
+            seeds=r["seeds"], n_task1_images=r["n_task1_images"],
             n_letters_seen=r["n_letters_seen"], curve_digits=r["curve_digits"], curve_letters=r["curve_letters"],
             notes=r["notes"], wall_time_s=r["wall_time_s"], architecture=r["architecture"])
     baselines = config["forgetting_report"]
@@ -221,9 +235,30 @@ def run(config: dict, out_dir) -> dict:
         if base and base is not v and v["forgetting"]["mean"] > 0 and base["forgetting"]["mean"] > 0:
             v["forgetting_reduction_vs_baseline"] = base["forgetting"]["mean"] / v["forgetting"]["mean"]
     write_json(out_dir / "metrics.json", metrics)
+    write_metrics_long(out_dir, metric_table(metrics))
+    netcdf.write(Path(out_dir) / "weights.nc", netcdf.combine([({"variant": r["variant"]}, r["arrays"])
+                                                               for r in results]), study="forgetting")
     (out_dir / "tables.md").write_text(tables_markdown(metrics))
     plot(metrics, config, out_dir)
     return metrics
+
+
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` from metrics.json, per variant and seed: test accuracy (%) on the
+    digits after task 1, on digits and letters (class_set) at every task-2 checkpoint (letters seen),
+    and the forgetting (points) at the end of task 2."""
+    rows = []
+    for name, v in metrics["variants"].items():
+        for k, seed in enumerate(v["seeds"]):
+            labels = {"variant": name, "seed": seed, "checkpoint_unit": "images"}
+            rows += metric_rows("test_accuracy_percent", v["task1_digits"]["per_seed"][k], [v["n_task1_images"]],
+                                class_set="digits", phase="task1", **labels)
+            for test_set in ("digits", "letters"):
+                rows += metric_rows("test_accuracy_percent", v[f"curve_{test_set}"][k], v["n_letters_seen"],
+                                    class_set=test_set, phase="task2", **labels)
+            rows += metric_rows("forgetting_points", v["forgetting"]["per_seed"][k], v["n_letters_seen"][-1:],
+                                class_set="digits", phase="task2", **labels)
+    return rows
 
 
 def plot(metrics: dict, config: dict, out_dir) -> list[Path]:

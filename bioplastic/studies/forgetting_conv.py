@@ -42,13 +42,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from bioplastic import plotting
+from bioplastic import netcdf, plotting
 from bioplastic.data import sample_indices
 from bioplastic.errors import ConfigError
 from bioplastic.network.decision import SILENCE, DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP
 from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
-from bioplastic.results import write_csv, write_json
+from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies import conv_stdp
 from bioplastic.sweep import map_tasks
 
@@ -466,7 +466,7 @@ def stage_config(config: dict, stage: int) -> dict:
 
 
 def run(config: dict, out_dir) -> dict:
-    prepare(config)                                          # fail fast, before any computation
+    (spec, *_), _ = prepare(config)                          # fail fast, before any computation
     out_dir = Path(out_dir)
     f, workers, scheduler = config["forgetting"], int(config["workers"]), config["scheduler"]
     seeds = [int(s) for s in config["seeds"]]
@@ -484,9 +484,41 @@ def run(config: dict, out_dir) -> dict:
     metrics["timings"] = {"task1": {f"seed{r['seed']}_{_radii_name(r['radii'])}": r["timings"] for r in first},
                           "task2_features": {f"seed{r['seed']}_{_radii_name(r['radii'])}_{r['training_set']}":
                                              r["timings"] for r in features}}
-    write_results(first, second, metrics, out_dir)
+    write_results(metrics, out_dir)
+    save_arrays(out_dir, spec, seeds, radii_all, sets)
     plot(metrics, config, out_dir)
     return metrics
+
+
+def save_arrays(out_dir: Path, spec, seeds: list, radii_all: list, sets: list) -> None:
+    """``weights.nc``, the weights the stage files in ``units/`` hold, named (:func:`netcdf.kernel_dataset`):
+    every STDP layer's kernels after task 1 and after task 2 on each training set (dimension
+    ``phase``: task1, task2_letters, task2_rehearsal, task2_joint), and the decision layer carried
+    from task 1 into task 2; each per radius pair and seed."""
+    def kernels(stage, radii, extra=""):
+        saved = [_load_weights(_unit_path(out_dir, stage, s, radii, extra), spec.decision_layer) for s in seeds]
+        return {layer: np.stack([w[layer] for w in saved]).reshape(len(seeds), *spec.connectivity(layer).weight_shape)
+                for layer in saved[0]}
+
+    runs = []
+    for radii in radii_all:
+        task1 = kernels("task1", radii)
+        carried = netcdf.kernel_dataset({spec.decision_layer: task1.pop(spec.decision_layer)}, seeds)
+        carried[spec.decision_layer].attrs["long_name"] = "decision layer carried from task 1 into task 2"
+        runs.append(({"radii": _radii_name(radii)}, carried))
+        runs.append(({"radii": _radii_name(radii), "phase": "task1"}, netcdf.kernel_dataset(task1, seeds)))
+        for training_set in sorted({t for r, t in sets if list(r) == list(radii)}):
+            runs.append(({"radii": _radii_name(radii), "phase": f"task2_{training_set}"},
+                         netcdf.kernel_dataset(kernels("task2", radii, f"_{training_set}"), seeds)))
+    netcdf.write(out_dir / "weights.nc", netcdf.combine(runs), study="forgetting_conv",
+                 decision_layer=spec.decision_layer)
+
+
+def _load_weights(path: Path, decision_layer: str) -> dict:
+    """The weights of a stage file by layer (task 1's carried decision layer included), nothing else read."""
+    with np.load(path) as saved:
+        return {decision_layer if k == "decision" else k.removeprefix("w_"): saved[k] for k in saved.files
+                if k.startswith("w_") or k == "decision"}
 
 
 def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
@@ -515,7 +547,8 @@ def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
     task1 = {name: {"carried_mean_std": _mean_std([r["carried_accuracy"] for r in rs]),
                     "last_mean_std": _mean_std([r["curve"]["digits"][-1] for r in rs]),
                     "best_mean_std": _mean_std([max(r["curve"]["digits"]) for r in rs]),
-                    "curve_mean": np.mean([r["curve"]["digits"] for r in rs], axis=0).tolist()}
+                    "curve_mean": np.mean([r["curve"]["digits"] for r in rs], axis=0).tolist(),
+                    "curves_per_seed": {str(r["seed"]): r["curve"] for r in rs}}
              for name, rs in by_radii.items()}
     variants = {}
     for r in second:
@@ -532,6 +565,8 @@ def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
                        "letters_curve": _curve_stats([r["curve"]["letters"] for r in rs]),
                        "digits_curve": _curve_stats([r["curve"]["digits"] for r in rs]),
                        "reference": REFERENCE.get(name),
+                       "curves_per_seed": {str(r["seed"]): r["curve"] for r in rs},
+                       "task1_digits_per_seed": {str(r["seed"]): c for r, c in zip(rs, carried)},
                        **{k: _mean_std([r[k] for r in rs]) for k in ("frozen_fraction", "langevin_digits_after")
                           if k in rs[0]}}
     return {"seeds": sorted({r["seed"] for r in first}), "task1": task1, "task2": table,
@@ -551,22 +586,32 @@ def _curve_stats(curves) -> dict:
     return {"mean": curves.mean(0).tolist(), "std": curves.std(0).tolist()}
 
 
-def write_results(first, second, metrics, out_dir: Path) -> None:
-    """metrics.json, the tidy per-epoch tables (CSV and parquet) and the Markdown table."""
+def write_results(metrics, out_dir: Path) -> None:
+    """metrics.json, the tidy table of every number (``metrics_long``) and the Markdown table."""
     write_json(out_dir / "metrics.json", metrics)
-    rows = [{"task": 1, "variant": _radii_name(r["radii"]), "seed": r["seed"], "epoch": e, "class_set": "digits",
-             "accuracy": a} for r in first for e, a in zip(r["curve"]["epoch"], r["curve"]["digits"])]
-    rows += [{"task": 2, "variant": r["variant"], "seed": r["seed"], "epoch": e, "class_set": s,
-              "accuracy": r["curve"][s][i]}
-             for r in second for s in ("letters", "digits") for i, e in enumerate(r["curve"]["epoch"])]
-    write_csv(out_dir / "accuracy_per_epoch.csv", rows)
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        pq.write_table(pa.Table.from_pylist(rows), out_dir / "accuracy_per_epoch.parquet")
-    except ImportError:                      # parquet is a convenience next to the CSV
-        pass
+    write_metrics_long(out_dir, metric_table(metrics))
     (out_dir / "table.md").write_text(markdown_table(metrics))
+
+
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` from metrics.json, per seed and tested decision-layer epoch: task 1
+    (variant: the radii) on the digits; task 2 (every variant) on letters and digits (class_set) from
+    epoch 0, before task-2 training; test accuracy and silence and the training decisions correct (%);
+    and each task-2 variant's forgetting (points) at its last epoch."""
+    rows = []
+    for phase, section, test_sets in (("task1", "task1", ("digits",)), ("task2", "task2", ("letters", "digits"))):
+        for name, entry in metrics[section].items():
+            for seed, curve in entry.get("curves_per_seed", {}).items():
+                labels = {"variant": name, "seed": int(seed), "phase": phase, "checkpoint_unit": "epochs"}
+                for test_set in test_sets:
+                    for key, metric in ((test_set, "test_accuracy_percent"),
+                                        (f"{test_set}_silence", "test_silence_percent")):
+                        rows += metric_rows(metric, curve[key], curve["epoch"], class_set=test_set, **labels)
+                rows += metric_rows("train_correct_percent", curve["train_correct"], curve["epoch"], **labels)
+                if phase == "task2":
+                    rows += metric_rows("forgetting_points", entry["task1_digits_per_seed"][seed] - curve["digits"][-1],
+                                        curve["epoch"][-1:], class_set="digits", **labels)
+    return rows
 
 
 def markdown_table(metrics: dict) -> str:

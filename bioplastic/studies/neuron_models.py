@@ -26,7 +26,7 @@ from bioplastic import plotting
 from bioplastic.config import variant_config
 from bioplastic.errors import ConfigError, ModelError
 from bioplastic.models import NEURON_MODELS, characterize
-from bioplastic.results import write_json
+from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies.common import positive, spec_from_config
 from bioplastic.studies.supervised import plot_weight_grids
 from bioplastic.units import parse_quantity
@@ -319,7 +319,7 @@ def plot_fi_overview(raws: dict, path) -> None:
 # ---------------------------------------------------------------- the study
 
 def _network_part(config: dict, out_dir) -> dict:
-    from bioplastic.studies.supervised import prepare, save_final_weights, summarize, train_and_test
+    from bioplastic.studies.supervised import prepare, save_arrays, summarize, train_and_test
     from bioplastic.sweep import map_tasks
 
     names = list(config["variants"])
@@ -343,14 +343,14 @@ def _network_part(config: dict, out_dir) -> dict:
                  final_accuracy_mean=float(np.asarray(r["accuracy"])[:, -1].mean()),
                  final_accuracy_std=float(np.asarray(r["accuracy"])[:, -1].std()),
                  n_test_images=int(cfg["data"]["n_test"]))
-    save_final_weights(results, out_dir)
+    save_arrays(results, out_dir, study="neuron_models")
     plot_network(metrics, out_dir)
     return metrics
 
 
 def plot_network(network_metrics: dict, out_dir) -> list[Path]:
     """``network_accuracy.png`` from metrics.json's ``network`` part and ``weights_<variant>.png`` from
-    ``weights_<variant>.npz`` (the supervised study's figures)."""
+    ``weights.nc`` (the supervised study's figures)."""
     path = Path(out_dir) / "network_accuracy.png"
     plotting.learning_curves(network_metrics, path, title="Supervised STDP + All-LTD: excitatory neuron model swapped")
     return [path, *plot_weight_grids(network_metrics, out_dir, caption="input weights")]
@@ -387,7 +387,24 @@ def run(config: dict, out_dir) -> dict:
         metrics["network"] = _network_part(config, out_dir)
         metrics["network"]["wall_time_s"] = time.time() - started
     write_json(out_dir / "metrics.json", metrics)
+    write_metrics_long(out_dir, metric_table(metrics))
     return metrics
+
+
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` from metrics.json: each model's rheobase (measured and, for the
+    plain LIF, analytic; unit in the metric's name) and highest f-I rate, then the network part's
+    rows (:func:`bioplastic.studies.supervised.metric_table`)."""
+    from bioplastic.studies.supervised import metric_table as network_table
+
+    rows = []
+    for name, m in metrics["models"].items():
+        for key in ("rheobase", "analytic_rheobase"):
+            if m.get(key):
+                value, unit = m[key].split(" ", 1)
+                rows += metric_rows(f"{key}_{unit.replace('/cm**2', '_per_cm2')}", float(value), variant=name)
+        rows += metric_rows("max_rate_hz", m["max_rate_hz"], variant=name)
+    return rows + (network_table(metrics["network"]) if "network" in metrics else [])
 
 
 def save_traces(raws: dict, path) -> None:

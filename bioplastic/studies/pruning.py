@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from bioplastic import plotting
+from bioplastic import netcdf, plotting
 from bioplastic.config import variant_config
 from bioplastic.data import balanced_sample, relabel
+from bioplastic.errors import ConfigError
 from bioplastic.evaluation import TestSpikes, evaluate_batched
 from bioplastic.readout import segment_readout
-from bioplastic.results import write_json
+from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies.common import (device_from_config, load_split, protocol_durations, protocol_options,
                                        spec_from_config, train_with_snapshots)
 from bioplastic.studies.supervised import readout_projection
@@ -56,14 +57,20 @@ def probe_sets(config: dict, train_images: np.ndarray):
     return sets, relabel(trained.labels[known], classes)
 
 
+def prepare(config: dict):
+    """Everything checkable before computation: classes, network, the data of training and probes."""
+    classes = config["data"]["classes"]
+    if set(classes) & set(config["pruning_study"]["untrained_classes"]):
+        raise ConfigError("pruning_study.untrained_classes must not overlap data.classes.")
+    spec = spec_from_config(config, len(classes))
+    load_split(config, "test", classes), load_split(config, "test", config["pruning_study"]["untrained_classes"])
+    return spec, load_split(config, "train", classes)
+
+
 def train_and_probe(task) -> dict:
     config, variant = task
     data, classes = config["data"], config["data"]["classes"]
-    if set(classes) & set(config["pruning_study"]["untrained_classes"]):
-        from bioplastic.errors import ConfigError
-        raise ConfigError("pruning_study.untrained_classes must not overlap data.classes.")
-    train = load_split(config, "train", classes)
-    spec = spec_from_config(config, len(classes))
+    spec, train = prepare(config)
     image_duration, rest_duration = protocol_durations(config)
     seeds, n_train = list(config["seeds"]), int(data["n_train"])
     orders = np.stack([balanced_sample(train, n_train, seed=s, indices=True) for s in seeds])
@@ -76,32 +83,50 @@ def train_and_probe(task) -> dict:
     projection = readout_projection(spec)
     final_w = final[projection]
     probes, known_labels = probe_sets(config, train.images)
-    counts, accuracy = {}, None
+    counts, per_neuron, accuracy = {}, {}, None
     for name, images in probes.items():
         spikes = TestSpikes(images, spec, image_duration, seed=int(config["evaluation"]["test_seed"]))
         c = evaluate_batched(spec, spikes, final, final_state, batch_size=int(config["evaluation"]["batch_size"]))
-        counts[name] = c.sum(axis=(1, 2))                              # total spikes per seed
+        counts[name], per_neuron[name] = c.sum(axis=(1, 2)), c.sum(axis=1)   # per seed; per seed and neuron
         if name == "trained_digits":
             accuracy = (segment_readout(c, spec.segments(), spec.n_classes) == known_labels[None]).mean(-1) * 100
     prune_below = (spec.projections[projection].rule.pruning or {}).get("prune_below", 1e-3)
+    class_names = [train.class_names[c] for c in classes]
     return {"variant": variant, "seeds": seeds, "counts": counts, "accuracy": accuracy,
-            "pruned_fraction": (final_w < prune_below).mean(axis=(1, 2)), "final_weights": final_w,
-            "n_probe": len(probes["white_noise"]), "train_wall_time_s": trained.wall_time_s}
+            "pruned_fraction": (final_w < prune_below).mean(axis=(1, 2)), "n_train_images": int(trained.n_images[-1]),
+            "classes": class_names, "n_probe": len(probes["white_noise"]), "train_wall_time_s": trained.wall_time_s,
+            "arrays": netcdf.training_dataset(spec, trained.weights, trained.states, seeds, trained.n_images,
+                                              coords=netcdf.segment_classes(spec, class_names),
+                                              readout_projection=projection),
+            "spike_counts": spike_counts(spec, per_neuron, seeds, len(probes["white_noise"]))}
+
+
+def spike_counts(spec, per_neuron: dict, seeds, n_images: int):
+    """The readout layer's spikes of each neuron summed over each test set's images, [test_set, seed, neuron]."""
+    import xarray as xr
+
+    layer = spec.readout_layer
+    return xr.DataArray(np.stack([per_neuron[name] for name in TEST_SETS]), dims=("test_set", "seed", layer),
+                        coords={"test_set": list(TEST_SETS), "seed": seeds},
+                        attrs={"long_name": f"spikes of each {layer} neuron, summed over the {n_images} images of "
+                                            "the test set (plasticity off)", "units": "1"}).to_dataset(name="spikes")
 
 
 def run(config: dict, out_dir) -> dict:
     names = list(config["variants"])
     tasks = [(variant_config(config, name), name) for name in names]
     for cfg, _ in tasks:
-        spec_from_config(cfg, len(cfg["data"]["classes"]))             # fail fast
+        prepare(cfg)                                                   # fail fast
     results = map_tasks(train_and_probe, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = {"test_sets": list(TEST_SETS), "n_images_per_set": results[0]["n_probe"], "variants": {}}
     for r in results:
         metrics["variants"][r["variant"]] = {
+            "seeds": r["seeds"], "classes": r["classes"], "n_train_images": r["n_train_images"],
             "total_spikes_mean": {k: float(np.mean(v)) for k, v in r["counts"].items()},
             "total_spikes_per_seed": {k: v for k, v in r["counts"].items()},
             "trained_accuracy_mean": float(np.mean(r["accuracy"])), "trained_accuracy_per_seed": r["accuracy"],
-            "pruned_fraction_mean": float(np.mean(r["pruned_fraction"])), "train_wall_time_s": r["train_wall_time_s"]}
+            "pruned_fraction_mean": float(np.mean(r["pruned_fraction"])),
+            "pruned_fraction_per_seed": r["pruned_fraction"], "train_wall_time_s": r["train_wall_time_s"]}
     # Reduction of activity relative to the first variant (the unregularised network).
     base = metrics["variants"][results[0]["variant"]]["total_spikes_mean"]
     for r in results[1:]:
@@ -109,33 +134,50 @@ def run(config: dict, out_dir) -> dict:
         metrics["variants"][r["variant"]]["reduction_factor"] = {
             k: (base[k] / reg[k] if reg[k] else float("inf")) for k in TEST_SETS}
     write_json(out_dir / "metrics.json", metrics)
+    write_metrics_long(out_dir, metric_table(metrics))
     (out_dir / "activity_table.md").write_text(markdown_table(metrics))
-    for r in results:
-        np.savez_compressed(Path(out_dir) / f"weights_{r['variant']}.npz", weights=r["final_weights"],
-                            seeds=np.asarray(r["seeds"]))
+    for stem, key in (("weights", "arrays"), ("spike_counts", "spike_counts")):
+        netcdf.write(Path(out_dir) / f"{stem}.nc", netcdf.combine([({"variant": r["variant"]}, r[key])
+                                                                   for r in results]), study="pruning")
     plot(metrics, config, out_dir)
     return metrics
 
 
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` from metrics.json, after training (checkpoint: images trained): the
+    excitatory spikes on each test set (class_set: the test set), the accuracy on trained digits (%)
+    and the fraction of weights pruned, per variant and seed."""
+    rows = []
+    for name, v in metrics["variants"].items():
+        labels = {"variant": name, "checkpoint_unit": "images"}
+        for k, seed in enumerate(v["seeds"]):
+            at = {**labels, "seed": seed, "checkpoints": [v["n_train_images"]]}
+            rows += [row for test_set in metrics["test_sets"] for row in
+                     metric_rows("excitatory_spikes", v["total_spikes_per_seed"][test_set][k], class_set=test_set,
+                                 **at)]
+            trained = ",".join(map(str, v["classes"]))
+            rows += metric_rows("trained_digits_accuracy_percent", v["trained_accuracy_per_seed"][k],
+                                class_set=trained, **at)
+            rows += metric_rows("pruned_fraction", v["pruned_fraction_per_seed"][k], class_set=trained, **at)
+    return rows
+
+
 def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
     """The run's figure from its folder: ``weights_one_neuron.png``, the input weights of one excitatory
-    neuron (first seed) in every variant, from the final weights in ``weights_<variant>.npz``
-    ([seed, input, neuron]); the neuron is the one with the largest single weight in the first variant."""
+    neuron (first seed) in every variant, from the final weights in ``weights.nc``; the neuron is the
+    one with the largest single weight in the first variant."""
     out_dir, names = Path(out_dir), list(metrics["variants"])
-    missing = [f"weights_{name}.npz" for name in names if not (out_dir / f"weights_{name}.npz").exists()]
-    if missing:
-        plotting.skipped(f"weights_one_neuron.png not drawn: {', '.join(missing)} missing (run folders written "
-                         "before the final weights were saved have none).")
+    if not (out_dir / "weights.nc").exists():
+        plotting.skipped("weights_one_neuron.png not drawn: weights.nc is missing (run folders written before "
+                         "weights.nc have weights_<variant>.npz instead).")
         return []
-    weights, seeds = [], []
-    for name in names:
-        with np.load(out_dir / f"weights_{name}.npz") as saved:
-            weights.append(saved["weights"][0])
-            seeds.append(int(saved["seeds"][0]))
+    seed = int(metrics["variants"][names[0]]["seeds"][0])
+    with netcdf.open_dataset(out_dir / "weights.nc") as arrays:
+        weights = [netcdf.final_readout_weights(arrays.sel(variant=name, seed=seed))[0] for name in names]
     neuron = int(np.argmax(weights[0].max(0)))
     path = out_dir / "weights_one_neuron.png"
     plotting.weight_comparison([w[:, neuron] for w in weights], [name.replace("_", " ") for name in names], path,
-                               title=f"Input weights of excitatory neuron {neuron} (seed {seeds[0]})")
+                               title=f"Input weights of excitatory neuron {neuron} (seed {seed})")
     return [path]
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bioplastic import plotting
+from bioplastic import netcdf, plotting
 from bioplastic.config import variant_config
 from bioplastic.data import class_indices, relabel, sample_indices
-from bioplastic.results import write_json
+from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies.common import (device_from_config, evaluate_snapshots, load_split, protocol_durations,
                                        protocol_options, spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
@@ -59,12 +59,15 @@ def train_and_test(task) -> dict:
     tested = evaluate_snapshots(spec, trained, test.images[test_idx], relabel(test.labels[test_idx], classes),
                                 image_duration=image_duration, batch_size=int(config["evaluation"]["batch_size"]),
                                 test_seed=int(config["evaluation"]["test_seed"]), label=label)
+    class_names = [train.class_names[c] for c in classes]
     return {"variant": variant, "classes": classes, "seeds": seeds,
-            "class_names": [train.class_names[c] for c in classes], "n_train_images": trained.n_images,
+            "class_names": class_names, "n_train_images": trained.n_images,
             "accuracy": tested["accuracy"], "silent_fraction": tested["silent_fraction"],
             "train_wall_time_s": trained.wall_time_s, "eval_wall_time_s": tested["eval_wall_time_s"],
-            "simulated_s": trained.simulated_s, "final_weights": trained.final()[0],
-            "readout_projection": readout_projection(spec)}
+            "simulated_s": trained.simulated_s,
+            "arrays": netcdf.training_dataset(spec, trained.weights, trained.states, seeds, trained.n_images,
+                                              coords=netcdf.segment_classes(spec, class_names),
+                                              readout_projection=readout_projection(spec))}
 
 
 def readout_projection(spec) -> str:
@@ -79,8 +82,9 @@ def summarize(results: list[dict]) -> dict:
         acc = np.asarray(r["accuracy"])
         trained = acc[:, 1:] if acc.shape[1] > 1 else acc     # "over the curve": after training began
         v["class_sets"].append({
-            "classes": r["classes"], "n_train_images": r["n_train_images"],
+            "classes": r["classes"], "class_names": r["class_names"], "n_train_images": r["n_train_images"],
             "accuracy_per_seed": {str(s): a for s, a in zip(r["seeds"], acc)},
+            "silent_fraction_per_seed": {str(s): f for s, f in zip(r["seeds"], r["silent_fraction"])},
             "accuracy_mean": acc.mean(0), "accuracy_std": acc.std(0),
             "mean_over_curve_and_seeds": [trained.mean(), trained.std()],
             "silent_fraction_mean": np.asarray(r["silent_fraction"]).mean(0),
@@ -112,51 +116,69 @@ def run(config: dict, out_dir) -> dict:
     results = map_tasks(train_and_test, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
     metrics = summarize(results)
     write_json(out_dir / "metrics.json", metrics)
-    save_final_weights(results, out_dir)
+    write_metrics_long(out_dir, metric_table(metrics))
+    save_arrays(results, out_dir)
     plot(metrics, config, out_dir)
     return metrics
 
 
-def save_final_weights(results: list[dict], out_dir) -> None:
-    """``weights_<variant>.npz``: each variant's final weights (every projection, every seed) on its
-    first class set, with what the weight figure needs (class names, seeds, images seen)."""
-    saved = set()
-    for r in results:
-        if r["variant"] in saved:
-            continue
-        saved.add(r["variant"])
-        np.savez_compressed(Path(out_dir) / f"weights_{r['variant']}.npz",
-                            **{f"weights.{k}": np.asarray(v) for k, v in r["final_weights"].items()},
-                            readout_projection=np.array(r["readout_projection"]),
-                            class_names=np.array([str(c) for c in r["class_names"]]),
-                            seeds=np.asarray(r["seeds"]), n_train_images=np.array(int(r["n_train_images"][-1])))
+def class_set_label(class_names) -> str:
+    """A class set as a table cell or coordinate: ``"0,1,2"``."""
+    return ",".join(map(str, class_names))
+
+
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` (:func:`bioplastic.results.write_metrics_long`) from metrics.json:
+    test accuracy (%) and silent fraction per variant, class set, seed and images seen."""
+    rows = []
+    for name, v in metrics["variants"].items():
+        for cs in v["class_sets"]:
+            labels = {"variant": name, "class_set": class_set_label(cs.get("class_names", cs["classes"])),
+                      "checkpoint_unit": "images"}
+            for key, metric in (("accuracy_per_seed", "test_accuracy_percent"),
+                                ("silent_fraction_per_seed", "silent_fraction")):
+                for seed, curve in cs.get(key, {}).items():
+                    rows += metric_rows(metric, curve, cs["n_train_images"], seed=int(seed), **labels)
+    return rows
+
+
+def save_arrays(results: list[dict], out_dir, study: str = "supervised") -> None:
+    """``weights.nc``: the weights and adaptive states of every variant, class set, seed and snapshot
+    (:mod:`bioplastic.netcdf`), with the class of each readout neuron."""
+    runs = [({"variant": r["variant"], "class_set": class_set_label(r["class_names"])}, r["arrays"]) for r in results]
+    netcdf.write(Path(out_dir) / "weights.nc", netcdf.combine(runs), study=study)
 
 
 def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
     """Every figure of a run, from its folder: ``learning_curve.png`` from metrics.json, and
-    ``weights_<variant>.png`` (the readout layer's input weights, first seed) from ``weights_<variant>.npz``."""
+    ``weights_<variant>.png`` (the readout layer's input weights, first seed) from ``weights.nc``."""
     out_dir = Path(out_dir)
     plotting.learning_curves(metrics, out_dir / "learning_curve.png", title=config.get("title") or "")
     return [out_dir / "learning_curve.png", *plot_weight_grids(metrics, out_dir)]
 
 
 def plot_weight_grids(metrics: dict, out_dir, caption: str = "input weights of each excitatory neuron") -> list[Path]:
-    """``weights_<variant>.png`` for each variant of ``metrics`` whose ``weights_<variant>.npz`` is in ``out_dir``."""
+    """``weights_<variant>.png`` for each variant of ``metrics``: its first class set's final weights onto
+    the readout layer, first seed, from ``weights.nc``."""
+    source = Path(out_dir) / "weights.nc"
+    if not source.exists():
+        plotting.skipped(f"the weight figures are not drawn: {source.name} is missing (run folders written before "
+                         "weights.nc have weights_<variant>.npz instead).")
+        return []
     written = []
-    for name in metrics["variants"]:
-        source, figure = Path(out_dir) / f"weights_{name}.npz", Path(out_dir) / f"weights_{name}.png"
-        if not source.exists():
-            plotting.skipped(f"{figure.name} not drawn: {source.name} is missing (run folders written before the "
-                             "final weights were saved have none).")
-            continue
-        with np.load(source) as saved:
-            weights = saved[f"weights.{saved['readout_projection']}"][0]
-            class_names, seed, n_images = saved["class_names"].tolist(), int(saved["seeds"][0]), int(
-                saved["n_train_images"])
-        plotting.weight_grid(weights, figure, n_per_class=weights.shape[1] // len(class_names),
-                             class_names=class_names,
-                             title=f"{name}: {caption} (seed {seed}, after {n_images} images)")
-        written.append(figure)
+    with netcdf.open_dataset(source) as arrays:
+        for name, v in metrics["variants"].items():
+            primary = v["class_sets"][0]
+            seed = int(next(iter(primary["accuracy_per_seed"])))
+            run = arrays.sel(variant=name, class_set=class_set_label(primary.get("class_names", primary["classes"])),
+                             seed=seed)
+            weights, neurons, n_images = netcdf.final_readout_weights(run)
+            class_names = list(dict.fromkeys(run[f"{run.attrs['readout_layer']}_class"].values[neurons].tolist()))
+            figure = Path(out_dir) / f"weights_{name}.png"
+            plotting.weight_grid(weights, figure, n_per_class=weights.shape[1] // len(class_names),
+                                 class_names=class_names,
+                                 title=f"{name}: {caption} (seed {seed}, after {n_images} images)")
+            written.append(figure)
     return written
 
 

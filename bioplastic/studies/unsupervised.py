@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from bioplastic import plotting
+from bioplastic import netcdf, plotting
 from bioplastic.config import variant_config
 from bioplastic.data import sample_indices as sample
 from bioplastic.errors import ConfigError
 from bioplastic.evaluation import TestSpikes, evaluate_batched
 from bioplastic.readout import assign_labels, label_assignment_readout
-from bioplastic.results import write_json
+from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies.common import (device_from_config, flatten_snapshots, load_split, protocol_durations,
                                        protocol_options, repeat_rule, spec_from_config, train_with_snapshots)
 from bioplastic.studies.supervised import readout_projection
@@ -120,19 +120,23 @@ def train_and_test(task) -> dict:
                      for s in range(len(assignments))])
     accuracy = (pred == test.labels[test_idx][None]).mean(-1).reshape(n_snap, len(seeds)).T * 100
     completed = trained.images_completed
+    final_assignments = assignments.reshape(n_snap, len(seeds), -1)[-1]           # [seed, neuron]
+    layer = spec.readout_layer
+    assigned = {f"{layer}_assigned_class": (("seed", layer), final_assignments,
+                                            {"long_name": "class each neuron was labelled with after training, an "
+                                                          "index into data.classes (-1: it never fired)"})}
     return {"variant": variant, "seeds": seeds, "n_train_images": trained.n_images if section["evaluate"] == "all"
             else trained.n_images[-1:], "accuracy": accuracy,
             "images_completed": None if completed is None else completed[-1],
             "silent_fraction": (pred == -1).mean(-1).reshape(n_snap, len(seeds)).T,
-            "assignments": assignments.reshape(n_snap, len(seeds), -1)[-1],
             "neurons_per_class": np.stack([(a == np.arange(len(classes))[:, None]).sum(-1)
-                                           for a in assignments.reshape(n_snap, len(seeds), -1)[-1]]),
+                                           for a in final_assignments]),
             "train_wall_time_s": trained.wall_time_s, "eval_wall_time_s": time.time() - started,
             "train_compile_s": trained.timings["compile_s"], "train_run_s": trained.timings["run_s"],
             "simulated_s": trained.simulated_s, "n_label": len(label_idx), "n_test": len(test_idx),
-            "final_weights": {k: v[-1] for k, v in trained.weights.items()},
-            "final_states": {k: v[-1] for k, v in trained.states.items()},
-            "readout_projection": readout_projection(spec), "n_neurons": spec.readout.size}
+            "classes": [train.class_names[c] for c in classes], "n_neurons": spec.readout.size,
+            "arrays": netcdf.training_dataset(spec, trained.weights, trained.states, seeds, trained.n_images,
+                                              coords=assigned, readout_projection=readout_projection(spec))}
 
 
 def run(config: dict, out_dir) -> dict:
@@ -145,9 +149,10 @@ def run(config: dict, out_dir) -> dict:
     for r in results:
         acc = np.asarray(r["accuracy"])
         metrics["variants"][r["variant"]] = {
-            "n_neurons": r["n_neurons"], "n_train_images": r["n_train_images"],
+            "n_neurons": r["n_neurons"], "n_train_images": r["n_train_images"], "classes": r["classes"],
             "images_completed_per_seed": r["images_completed"],
             "accuracy_per_seed": {str(s): a for s, a in zip(r["seeds"], acc)},
+            "silent_fraction_per_seed": {str(s): f for s, f in zip(r["seeds"], r["silent_fraction"])},
             "accuracy_mean": acc.mean(0), "accuracy_std": acc.std(0),
             "final_accuracy_mean": float(acc[:, -1].mean()), "final_accuracy_std": float(acc[:, -1].std()),
             "silent_fraction_mean": np.asarray(r["silent_fraction"]).mean(0),
@@ -157,39 +162,52 @@ def run(config: dict, out_dir) -> dict:
             # The simulation alone (compilation apart), per presentation (repeats included).
             "train_s_per_presentation": r["train_run_s"] / max(1, int(np.max(r["n_train_images"]))),
             "simulated_biological_time_s": r["simulated_s"]}
-        # The trained network itself, so that it can be evaluated, analysed or drawn again without training.
-        np.savez_compressed(out_dir / f"trained_{r['variant']}.npz", assignments=r["assignments"],
-                            readout_projection=np.array(r["readout_projection"]),
-                            **{f"weights.{k}": v for k, v in r["final_weights"].items()},
-                            **{f"state.{k}": v for k, v in r["final_states"].items()})
     write_json(out_dir / "metrics.json", metrics)
+    write_metrics_long(out_dir, metric_table(metrics))
+    # The trained network itself, so that it can be evaluated, analysed or drawn again without training.
+    netcdf.write(out_dir / "weights.nc", netcdf.combine([({"variant": r["variant"]}, r["arrays"]) for r in results]),
+                 study="unsupervised")
     plot(metrics, config, out_dir)
     return metrics
 
 
+def metric_table(metrics: dict) -> list[dict]:
+    """The rows of ``metrics_long`` from metrics.json, per variant, seed and checkpoint: test accuracy (%)
+    and silent fraction; with the repeat rule, checkpoints count presentations and the images shown to
+    the end are a metric of the last one."""
+    rows = []
+    for name, v in metrics["variants"].items():
+        completed = v.get("images_completed_per_seed")
+        labels = {"variant": name, "class_set": ",".join(map(str, v.get("classes", []))),
+                  "checkpoint_unit": "images" if completed is None else "presentations"}
+        for k, seed in enumerate(v["accuracy_per_seed"]):
+            at = {**labels, "seed": int(seed), "checkpoints": v["n_train_images"]}
+            rows += metric_rows("test_accuracy_percent", v["accuracy_per_seed"][seed], **at)
+            rows += metric_rows("silent_fraction", v["silent_fraction_per_seed"][seed], **at)
+            if completed is not None:
+                rows += metric_rows("images_completed", completed[k], **dict(at, checkpoints=v["n_train_images"][-1:]))
+    return rows
+
+
 def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
     """The run's figures from its folder: ``weights_<variant>.png``, the readout layer's input weights of
-    the first seed with each neuron's assigned class, from ``trained_<variant>.npz``."""
+    the first seed with each neuron's assigned class, from ``weights.nc``."""
+    source = Path(out_dir) / "weights.nc"
+    if not source.exists():
+        plotting.skipped(f"the weight figures are not drawn: {source.name} is missing (run folders written before "
+                         "weights.nc have trained_<variant>.npz instead).")
+        return []
     written = []
-    for name, v in metrics["variants"].items():
-        source, figure = Path(out_dir) / f"trained_{name}.npz", Path(out_dir) / f"weights_{name}.png"
-        if not source.exists():
-            plotting.skipped(f"{figure.name} not drawn: {source.name} is missing.")
-            continue
-        with np.load(source) as saved:
-            keys = [k for k in saved.files if k.startswith("weights.")]
-            if "readout_projection" in saved.files:
-                key = f"weights.{saved['readout_projection']}"
-            elif len(keys) == 1:                 # folders written before the projection's name was saved
-                key = keys[0]
-            else:
-                cfg = variant_config(config, name) if config.get("variants") else config
-                key = f"weights.{readout_projection(spec_from_config(cfg, len(cfg['data']['classes'])))}"
-            weights, assignments = saved[key][0], saved["assignments"][0]
-        seed = next(iter(v["accuracy_per_seed"]))
-        plotting.weight_mosaic(weights, figure, assignments=assignments,
-                               title=f"{name}: input weights of each neuron and its assigned class (seed {seed})")
-        written.append(figure)
+    with netcdf.open_dataset(source) as arrays:
+        for name, v in metrics["variants"].items():
+            seed = next(iter(v["accuracy_per_seed"]))
+            run = arrays.sel(variant=name, seed=int(seed))
+            weights, neurons, _ = netcdf.final_readout_weights(run)
+            assignments = run[f"{run.attrs['readout_layer']}_assigned_class"].values[neurons]
+            figure = Path(out_dir) / f"weights_{name}.png"
+            plotting.weight_mosaic(weights, figure, assignments=assignments,
+                                   title=f"{name}: input weights of each neuron and its assigned class (seed {seed})")
+            written.append(figure)
     return written
 
 

@@ -7,7 +7,7 @@ Layout of a sweep directory::
     config.yaml       the resolved base config
     index.json        status of every task: pending / running / done / failed (with the traceback)
     executions.log    one line per task started: task, host, pid, job id, time
-    points/p003-s1/   one finished task: config.yaml, provenance.json, result.json, the study's output
+    points/p003-s1/   one finished task: config.yaml, provenance.json, result.json, summary.md, the study's output
     results.csv, results.parquet, summary.txt, sweep_line.png, sweep_heatmap.png
 
 A task's folder is written as ``points/<task>.<host>.<pid>.partial`` and renamed when complete,
@@ -34,7 +34,8 @@ import yaml
 
 from bioplastic.config import dump, load_config
 from bioplastic.errors import ConfigError
-from bioplastic.results import to_jsonable, versions, write_json
+from bioplastic.data import data_file_records, recording_data_files
+from bioplastic.results import to_jsonable, versions, write_json, write_summary
 from bioplastic.sweep import TaskError, _portable
 from bioplastic.sweep import clusters, points as sweep_points, table as sweep_table
 
@@ -162,9 +163,14 @@ def execute(task: dict) -> dict:
                   "overrides": task["overrides"], "command": task["command"], "host": host, "pid": pid,
                   "job_id": job, "started": datetime.now(UTC).isoformat(), "versions": versions()}
     write_json(partial / "provenance.json", dict(provenance, status="running"))
-    metrics = study_module(task["config"]["study"]).run(task["config"], partial)
+    study = study_module(task["config"]["study"])
+    with recording_data_files() as read:
+        metrics = study.run(task["config"], partial)
+    write_summary(partial, study, metrics, title=f"{task['config'].get('title') or task['config']['study']}: "
+                                                 f"{task['task_id']}", command=task["command"])
     wall = round(time.time() - started, 2)
-    provenance.update(status="complete", finished=datetime.now(UTC).isoformat(), wall_time_s=wall)
+    provenance.update(status="complete", finished=datetime.now(UTC).isoformat(), wall_time_s=wall,
+                      data_files=data_file_records(read))
     write_json(partial / "provenance.json", provenance)
     result = {"task_id": task["task_id"], "point": task["point"], "seed": task["seed"],
               "overrides": task["overrides"], "host": host, "job_id": job, "wall_time_s": wall,
