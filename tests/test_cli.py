@@ -59,6 +59,24 @@ def test_run_writes_complete_results(bar_digits, capsys):
     assert provenance["flags"]["quick"] is False
 
 
+def test_a_run_folders_config_reproduces_the_run(bar_digits):
+    """`bioplastic run DIR/config.yaml`: the resolved config alone gives the same metrics (same
+    seeds, same device), with no override repeated."""
+    first, second = bar_digits / "first", bar_digits / "second"
+    small = [o for o in TINY if not o.startswith(("data.n_t", "seeds"))] + [
+        "seeds=[0]", "data.n_train=12", "data.n_test=15"]
+    assert cli.main(["run", EXPERIMENT, *small, "--out", str(first)]) == 0
+    assert cli.main(["run", str(first / "config.yaml"), "--out", str(second)]) == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (first, second))
+    assert a["n_train_images"] == b["n_train_images"] == [0, 12]
+
+    def measured(node):           # everything but the wall times
+        if isinstance(node, dict):
+            return {k: measured(v) for k, v in node.items() if "wall_time" not in k}
+        return [measured(v) for v in node] if isinstance(node, list) else node
+    assert measured(a["variants"]) == measured(b["variants"])
+
+
 def test_interrupted_run_leaves_no_complete_looking_directory(bar_digits, monkeypatch):
     def interrupted(config, out_dir):
         (out_dir / "metrics.json").write_text("{}")
