@@ -63,6 +63,12 @@ def case_config(name: str) -> tuple[dict, str]:
     return variant_config(config, variant), variant
 
 
+def _final_weights(arrays) -> np.ndarray:
+    """[seed, pre, post] at the last snapshot, of the projection the study reads out (the run's
+    ``weights.nc`` Dataset, as the study returns it)."""
+    return np.asarray(arrays[arrays.attrs["readout_projection"]].isel(snapshot=-1))
+
+
 def run_case(name: str) -> dict:
     """Final weights and accuracy curves of one case, as arrays."""
     config, variant = case_config(name)
@@ -70,12 +76,11 @@ def run_case(name: str) -> dict:
     if study in ("supervised", "neuron_models"):
         from bioplastic.studies.supervised import train_and_test
         r = train_and_test((config, variant, list(config["data"]["classes"])))
-        return {"accuracy": np.asarray(r["accuracy"]),
-                "final_weights": np.asarray(r["final_weights"][r["readout_projection"]])}
+        return {"accuracy": np.asarray(r["accuracy"]), "final_weights": _final_weights(r["arrays"])}
     if study == "pruning":
         from bioplastic.studies.pruning import train_and_probe
         r = train_and_probe((config, variant))
-        return {"accuracy": np.asarray(r["accuracy"]), "final_weights": np.asarray(r["final_weights"]),
+        return {"accuracy": np.asarray(r["accuracy"]), "final_weights": _final_weights(r["arrays"]),
                 **{f"counts_{k}": np.asarray(v) for k, v in r["counts"].items()}}
     if study == "forgetting":
         from bioplastic.studies.forgetting import run_variant
