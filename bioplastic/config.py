@@ -14,93 +14,17 @@ from pathlib import Path
 
 import yaml
 
+from bioplastic import schema
 from bioplastic.errors import ConfigError
 
 FREE_FORM = {"parameters", "equations", "extra_parameters", "initial_values", "pruning", "baselines", "panels",
              "templates", "grid", "zip", "sample", "epochs", "ranges"}
 
-NEURON_DEFAULTS = {"model": None, "parameters": {}, "equations": {}, "extra_parameters": {},
-                   "threshold": None, "reset": None, "refractory": None, "initial_values": {}, "method": None}
-
-#: Defaults shared by the studies; each study adds its own section(s).
-COMMON_DEFAULTS = {
-    "study": None,
-    "title": "",
-    "seeds": [0],
-    "workers": 1,                    # parallel Dask worker processes (1: run in this process)
-    "scheduler": None,               # address of an existing Dask scheduler (cluster), overrides workers
-    "device": {"name": "runtime", "target": "cython", "threads": 0, "build_dir": None, "keep_build": False},
-    "data": {"dataset": "mnist", "classes": [0, 1, 2], "n_train": 5000, "n_test": 1000, "holdout_per_class": 800,
-             "verify": True},                     # check pinned SHA-256 checksums of the data files
-    # Named layers and projections (see bioplastic/network/spec.py); each entry of
-    # `layers` / `projections` is checked against LAYER_DEFAULTS / PROJECTION_DEFAULTS.
-    "network": {
-        "dt": "0.5 ms",
-        "input": {"max_rate": "63.75 Hz"},       # Poisson input: a pixel of intensity 255 fires at max_rate
-        "layers": {},
-        "projections": {},
-        "readout": {"layer": None, "kind": "segments"},   # layer: null = the last layer
-    },
-    # reset_state: true replaces the rest by resetting neurons and traces at each image start
-    # (then rest_duration must be 0 ms): the same learning, 30 % fewer time steps.
-    # eval_every: images between two snapshots (0: only at the start and the end).
-    "protocol": {"image_duration": "350 ms", "rest_duration": "150 ms", "eval_every": 100, "reset_state": False,
-                 # Diehl & Cook: an image evoking < min_spikes spikes in the readout layer is shown
-                 # again with rate_increase more input (at most max_repeats times); the run has room
-                 # for extra_fraction more presentations than images.
-                 "repeat": {"enabled": False, "min_spikes": 5, "rate_increase": "32 Hz", "max_repeats": 10,
-                            "extra_fraction": 0.1}},
-    "evaluation": {"batch_size": 500, "test_seed": 12345},
-    "variants": {},
-    "templates": {},                 # YAML anchors that variants share (``<<: *name``); not read otherwise
-    "quick": {},
-    # `bioplastic sweep`: the points (dotted config keys -> values) and what to report; see README.
-    "sweep": {"grid": {},            # every combination: {data.n_train: [100, 300], ...}
-              "zip": {},             # varied together (lists of equal length), one axis of the grid
-              "sample": {},          # {key: {low: 1e-4, high: 1e-2, log: true}}: `samples` seeded draws
-              "samples": 0, "sample_seed": 0,
-              "metric": None},       # the metric of the summary and plots (default: accuracy_mean[-1])
-    # Where a sweep runs when neither --workers nor --scheduler is given: a dask-jobqueue cluster.
-    "cluster": {"kind": None,        # slurm | pbs | sge | lsf | oar | htcondor | moab
-                "cores": 1, "processes": None,   # processes: single-threaded workers per job (default: cores)
-                "memory": "2GB", "walltime": "01:00:00", "queue": None, "account": None,
-                "job_extra": [],     # extra scheduler directives, e.g. ["--qos=short"]
-                "job_script_prologue": [],       # shell lines before the worker starts (module load ...)
-                "jobs": 2, "minimum_jobs": 1,    # adapt(): between minimum_jobs and jobs jobs at once
-                "interface": None,   # network interface of scheduler and workers (e.g. ib0; lo: this node only)
-                "log_directory": None, "local_directory": None},
-}
-
-
-LAYER_DEFAULTS = {
-    "neuron": dict(NEURON_DEFAULTS, model="adaptive_lif"),
-    "size": None, "shape": None, "n_per_class": None,   # exactly one of them
-    "sheet_width": None,                                  # columns of the layer's sheet (null: square)
-    # One-to-one inhibitory partners and lateral inhibition; `inhibition: null` = no partners.
-    "inhibition": {"neuron": dict(NEURON_DEFAULTS, model="inhibitory_lif"), "lateral": "all_but_self",
-                   "radius": 0.0, "w_exc_inh": 10.4, "w_inh_exc": 17.0},
-    "teacher": {"rate": "0 Hz", "weight": 0.0},           # excitation of the label's segment while learning
-    # Layers of feature maps (study conv_stdp): {k, radius, pointwise}: k-winners-take-all per image.
-    "competition": None,
-}
-
-PROJECTION_DEFAULTS = {
-    "source": None, "target": None,
-    "connectivity": "all_to_all",        # one_to_one | all_but_self | within_radius | fixed_probability
-    "radius": 0.0, "probability": 1.0, "connect_seed": 0,
-    "w_init_max": 0.3,
-    # `plasticity: null` = frozen weights.
-    "plasticity": {"rule": "supervised", "parameters": {}, "trace_location": "neuron",
-                   "pruning": None},     # {k_p: 1, tau_prune: 7500 ms, prune_below: 0.001}
-    "weight_normalization": None,        # each target neuron's input weights sum to this (Diehl & Cook: 78)
-    "gain": 1.0,                         # a spike adds gain * w to the target's conductance
-    # Between layers of feature maps (study conv_stdp): connectivity conv | max_pool | local.
-    "kernel_size": None, "stride": None, "padding": 0, "drop_remainder": False,
-    "w_init_normal": None,               # [mean, std] of the initial kernel weights (default 0.8, 0.05)
-}
+#: Defaults shared by every study (each study adds its section(s): bioplastic.schema.STUDY_SECTIONS).
+COMMON_DEFAULTS = schema.Common().model_dump()
 
 #: Named maps: their entries are user-chosen names, each checked against a template.
-NAMED = {"layers": LAYER_DEFAULTS, "projections": PROJECTION_DEFAULTS}
+NAMED = {"layers": schema.template("layers"), "projections": schema.template("projections")}
 
 _LAYER, _PROJ = "network.layers.<layer>", "network.projections.<projection>"
 #: Keys of the single-shape network description (before named layers) and where they went.
@@ -238,42 +162,26 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, quick: 
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values.")
     if defaults is None:
-        from bioplastic.studies import study_defaults
-        defaults = study_defaults(raw.get("study"))
+        defaults = schema.defaults(check_study(raw.get("study")))
     config = deep_merge(defaults, raw)
     if quick:
         config = deep_merge(config, dotted_to_nested(config.get("quick") or {}), path="quick")
     config = deep_merge(config, parse_cli_overrides(overrides or []))
-    for name, variant in (config.get("variants") or {}).items():
-        deep_merge(config, dotted_to_nested(variant or {}), path=f"variants.{name}")  # check keys now
-    check_common(config)
+    config = schema.validate(config)
+    for name, variant in (config.get("variants") or {}).items():   # every variant checked now
+        schema.validate(deep_merge(config, dotted_to_nested(variant or {}), path=f"variants.{name}"),
+                        where=f"variants.{name}: ")
     return config
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-#: Common keys that must be integers >= their minimum (dotted path -> minimum).
-_INTEGERS = {"workers": 1, "data.n_train": 1, "data.n_test": 1, "data.holdout_per_class": 1,
-             "protocol.eval_every": 0, "evaluation.batch_size": 1, "evaluation.test_seed": 0}
-
-
-def check_common(config: dict) -> None:
-    """Types of the keys every study shares, checked when the config is read (before any computation)."""
-    seeds = config.get("seeds")
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds must be a non-empty list of integers >= 0, e.g. seeds=[0,1,2]; got {seeds!r}.")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds must be distinct, got {seeds!r}.")
-    for dotted, minimum in _INTEGERS.items():
-        section, _, key = dotted.rpartition(".")
-        holder = config.get(section, {}) if section else config
-        if key in holder and not (_is_int(holder[key]) and holder[key] >= minimum):
-            raise ConfigError(f"{dotted} must be an integer >= {minimum}, got {holder[key]!r}.")
-    classes = config.get("data", {}).get("classes")
-    if not isinstance(classes, list) or not classes:
-        raise ConfigError(f"data.classes must be a non-empty list, e.g. data.classes=[0,1,2]; got {classes!r}.")
+def check_study(name) -> str:
+    """The name of a known study, or a ConfigError suggesting the closest."""
+    if name not in schema.STUDY_SECTIONS:
+        close = difflib.get_close_matches(str(name), list(schema.STUDY_SECTIONS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown study {name!r}.{hint} The config's `study:` key must be one of: "
+                          f"{', '.join(sorted(schema.STUDY_SECTIONS))}.")
+    return name
 
 
 def variant_config(config: dict, name: str) -> dict:

@@ -4,7 +4,7 @@ import yaml
 
 from bioplastic.config import load_config, parse_cli_overrides, variant_config
 from bioplastic.errors import ConfigError, ModelError
-from bioplastic.studies.common import protocol_durations, spec_from_config
+from bioplastic.studies.common import spec_from_config
 from bioplastic.units import parse_quantity
 
 from conftest import REPO
@@ -55,9 +55,6 @@ def test_cli_values_are_read_as_yaml():
 
 
 @pytest.mark.parametrize("override, error, message", [
-    ("network.input.max_rate=-5 Hz", ConfigError, "max_rate must be positive"),
-    ("network.input.max_rate=0 Hz", ConfigError, "max_rate must be positive"),
-    ("network.dt=0.5 mV", ConfigError, "expected a quantity in"),
     ("network.layers.exc.neuron.parameters.tau_m=-10 ms", ModelError, "tau_m must be > 0"),
     ("network.layers.exc.neuron.parameters.tau_theta=0 ms", ModelError, "tau_theta must be > 0"),
     ("network.layers.exc.neuron.model=adaptive_lfi", ModelError, "Did you mean 'adaptive_lif'"),
@@ -72,10 +69,18 @@ def test_bad_values_raise_clear_errors(override, error, message):
         spec_from_config(config, 3)
 
 
-def test_negative_time_constant_in_protocol():
-    config = load_config(EXPERIMENT, ["protocol.rest_duration=-1 ms"])
-    with pytest.raises(ConfigError, match="rest_duration must be >= 0"):
-        protocol_durations(config)
+@pytest.mark.parametrize("override, message", [
+    ("network.input.max_rate=-5 Hz", "network.input.max_rate: must be > 0 (got '-5 Hz')"),
+    ("network.input.max_rate=0 Hz", "network.input.max_rate: must be > 0 (got '0 Hz')"),
+    ("network.dt=0.5 mV", "network.dt: expected a quantity in ms, e.g. '10 ms' (got '0.5 mV')"),
+    ("network.dt=0.5 bogus", "network.dt: unknown unit"),
+    ("protocol.rest_duration=-1 ms", "protocol.rest_duration: must be >= 0 (got '-1 ms')"),
+    ("network.layers.exc.teacher.rate=true", "network.layers.exc.teacher.rate: expected a quantity"),
+])
+def test_quantities_of_the_wrong_unit_or_sign_are_refused_when_read(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(EXPERIMENT, [override])
+    assert message in str(info.value)
 
 
 def test_missing_config_file():
@@ -183,13 +188,25 @@ def test_unit_strings_are_parsed_without_python_evaluation():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("seeds=[a]", "seeds must be a non-empty list of integers"),
-    ("seeds=[]", "seeds must be a non-empty list of integers"),
-    ("seeds=[1,1]", "seeds must be distinct"),
-    ("data.classes=2", "data.classes must be a non-empty list"),
-    ("data.n_train=abc", "data.n_train must be an integer >= 1"),
-    ("protocol.eval_every=-1", "protocol.eval_every must be an integer >= 0"),
-    ("workers=0", "workers must be an integer >= 1"),
+    ("seeds=[a]", "seeds.0: Input should be a valid integer, unable to parse string as an integer (got 'a')"),
+    ("seeds=[]", "seeds: List should have at least 1 item after validation, not 0 (got [])"),
+    ("seeds=[1,1]", "seeds: the seeds must be distinct (got [1, 1])"),
+    ("seeds=[-1]", "seeds.0: Input should be greater than or equal to 0 (got -1)"),
+    ("data.classes=2", "data.classes: Input should be a valid list (got 2)"),
+    ("data.classes=[]", "data.classes: List should have at least 1 item"),
+    ("data.n_train=abc", "data.n_train: Input should be a valid integer, unable to parse string as an integer"),
+    ("data.n_train=2.5", "data.n_train: Input should be a valid integer, got a number with a fractional part"),
+    ("data.dataset=cifar", "data.dataset: Input should be 'mnist' or 'emnist_letters' (got 'cifar')"),
+    ("protocol.eval_every=-1", "protocol.eval_every: Input should be greater than or equal to 0 (got -1)"),
+    ("workers=0", "workers: Input should be greater than or equal to 1 (got 0)"),
+    ("device.name=cpp", "device.name: Input should be 'runtime', 'cpp_standalone', 'genn' or 'cuda_standalone'"),
+    ("network.layers.exc.n_per_class=abc", "network.layers.exc.n_per_class: Input should be a valid integer"),
+    ("network.projections.input_to_exc.probability=1.5",
+     "network.projections.input_to_exc.probability: Input should be less than or equal to 1 (got 1.5)"),
+    ("network.layers.exc.inhibition.radius=-2",
+     "network.layers.exc.inhibition.radius: Input should be greater than or equal to 0 (got -2)"),
+    ("variants.x={protocol.eval_every: -3}",
+     "variants.x: protocol.eval_every: Input should be greater than or equal to 0 (got -3)"),
 ])
 def test_common_keys_of_the_wrong_type_are_refused_when_read(override, message):
     """Values that used to crash deep inside Brian2 or numpy are stopped with the key's name."""

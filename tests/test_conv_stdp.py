@@ -270,10 +270,13 @@ def test_study_refuses_a_standalone_device_and_epochs_that_do_not_match_the_lear
     config = load_config("experiments/conv_stdp_mnist.yaml", ["device.name=cpp_standalone"])
     with pytest.raises(ConfigError, match="runs on the runtime device"):
         conv_stdp.prepare(config)
-    for override in ("conv.epochs.s2=null", "conv.epochs.s2=0", "conv.epochs.c1=3", "conv.epochs.s3=2.5"):
+    for override in ("conv.epochs.s2=0", "conv.epochs.c1=3"):
         config = load_config("experiments/conv_stdp_mnist.yaml", [override])
         with pytest.raises(ConfigError, match="conv.epochs must give"):
             conv_stdp.prepare(config)
+    for override in ("conv.epochs.s2=null", "conv.epochs.s3=2.5"):      # the schema: not a whole number
+        with pytest.raises(ConfigError, match=r"conv.epochs.s[23]: Input should be a valid integer"):
+            load_config("experiments/conv_stdp_mnist.yaml", [override])
 
 
 def test_a_class_subset_maps_onto_the_decision_layers_labels_in_order(real_data):

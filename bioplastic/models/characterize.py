@@ -17,6 +17,7 @@ spike times as quantities or as plain numbers in seconds.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -389,3 +390,41 @@ def _current_label(level):
     values, label = _current_axis(level)
     unit = label[label.find("(") + 1:-1] if "(" in label else ""
     return f"{float(np.asarray(values)):.3g} {unit}".strip()
+
+
+#: Per-family protocol. Currents in the unit of the family's ``I_ext``; ``target`` is the
+#: Brian2 code generation target for these small runs (numpy: no compilation; Cython for
+#: Hodgkin-Huxley, whose ``exprel`` is ~30x slower under numpy).
+FAMILY_SETTINGS = {
+    "lif": {"dt": "0.1 ms", "target": "numpy",
+            "fi": {"start": "0 nA", "stop": "0.6 nA", "n": 25, "duration": "1000 ms"},
+            "step": {"currents": ["0.1 nA", "0.15 nA", "0.25 nA", "0.5 nA"], "delay": "50 ms",
+                     "duration": "400 ms", "after": "100 ms"}},
+    "izhikevich": {"dt": "0.1 ms", "target": "numpy",
+                   "fi": {"start": "0 nA", "stop": "1.5 nA", "n": 31, "duration": "1000 ms"},
+                   "step": {"currents": ["0.5 nA", "1 nA"], "delay": "20 ms", "duration": "300 ms",
+                            "after": "50 ms"}},
+    "hodgkin_huxley": {"dt": "0.025 ms", "target": "cython",
+                       "fi": {"start": "0 uA/cm**2", "stop": "20 uA/cm**2", "n": 41, "duration": "1000 ms"},
+                       "step": {"currents": ["5 uA/cm**2", "7 uA/cm**2", "15 uA/cm**2"], "delay": "20 ms",
+                                "duration": "100 ms", "after": "30 ms"}},
+}
+
+def family_of(name: str) -> str:
+    if name.startswith("izhikevich"):
+        return "izhikevich"
+    if name.startswith("hodgkin"):
+        return "hodgkin_huxley"
+    return "lif"
+
+
+#: LTS, TC and RZ rest closer to threshold (rheobase < 0.1 nA): smaller steps show their patterns.
+_SMALL_STEPS = ("izhikevich_lts", "izhikevich_tc", "izhikevich_rz")
+
+
+def default_settings(name: str) -> dict:
+    """The characterisation protocol of one registered model (``neuron_models.settings.<name>``)."""
+    settings = copy.deepcopy(FAMILY_SETTINGS[family_of(name)])
+    if name in _SMALL_STEPS:
+        settings["step"]["currents"] = ["0.1 nA", "0.4 nA"]
+    return settings

@@ -36,13 +36,6 @@ from bioplastic.results import metric_rows, to_jsonable, write_json, write_metri
 from bioplastic.studies.common import load_split
 from bioplastic.sweep import map_tasks
 
-EXTRA_DEFAULTS = {"conv": {
-    "encoding": {"n_steps": 15, "threshold": 50.0, "normalization_radius": 8},
-    "engine": "vectorized",          # or brian2
-    "epochs": {},                    # layer -> passes over the training images (every layer with a rule)
-    "stdp_images": None,             # images for the STDP layers (null: all of data.n_train)
-    "test_every": 1,                 # decision-layer epochs between two tests
-}}
 ENGINES = ("vectorized", "brian2")
 
 

@@ -38,18 +38,6 @@ from bioplastic.studies.common import (device_from_config, flatten_snapshots, pr
                                        spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
-EXTRA_DEFAULTS = {"forgetting": {
-    "task1": {"dataset": "mnist", "classes": list(range(10)), "n_train": 2000, "n_test": 500},
-    "task2": {"dataset": "emnist_letters", "classes": list(range(26)), "n_train": 2600, "n_test": 520},
-    "eval_every": 520,
-    "freeze": {"fraction": 0.0, "scope": "global"},
-    "langevin": {"enabled": False, "n_images": 500, "sigma": 0.01, "record_every": 10, "quantiles": [0.25, 0.75]},
-    "protect": None,              # projections the protections act on (null: every plastic projection)
-}, "forgetting_report": {
-    "default_baseline": "global_inhibition",   # forgetting reduction is relative to this variant ...
-    "baselines": {},                           # ... or to the one named here for a variant
-    "panels": {},                              # panel title -> variant, for the 4-panel figure
-}}
 
 
 @dataclasses.dataclass

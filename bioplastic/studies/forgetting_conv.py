@@ -54,27 +54,6 @@ from bioplastic.sweep import map_tasks
 
 PROTECTIONS = ("freeze", "langevin", "rehearsal", "joint")
 
-EXTRA_DEFAULTS = {
-    "conv": conv_stdp.EXTRA_DEFAULTS["conv"],
-    # Task 2: its data (the `data` section is task 1) and its epochs per learning layer.
-    "task2": {"dataset": "emnist_letters", "classes": ["a", "b", "d", "e", "g", "h", "n", "q", "r", "s"],
-              "n_train": 24000, "n_test": 4000, "epochs": {}},
-    "forgetting": {
-        "radii": [[0, 0], [3, 1], [5, 1], [5, 2]],  # inhibition radius of each STDP layer, in network order
-        "protected_radii": [3, 1],                  # the task 1 that the protections start from
-        "protections": list(PROTECTIONS),
-        "task1_state": "best",                      # best | last: the decision layer carried into task 2
-        "task2_adaptive_int": 0.5,                  # R-STDP rate adaptation strength in task 2
-        "adapt_once_per_epoch": True,               # the notebooks adapt R-STDP rates once per epoch
-        "freeze_fraction": 0.1,                     # freeze weights above the (1 - f) quantile
-        "rehearsal_fraction": 0.1,                  # of each digit class's task-1 training images
-        # Langevin: continue task-1 R-STDP on the digits with N(0, sigma) added to every weight
-        # after each update; a snapshot every `snapshot_every` images; each range bounds every
-        # weight during task 2 between two quantiles of its snapshots.
-        "langevin": {"sigma": 4.0e-4, "epochs": 1, "snapshot_every": 100, "adaptive_int": 0.5,
-                     "ranges": {"q1_q3": [0.25, 0.75], "d10_d90": [0.1, 0.9]}},
-    },
-}
 
 # The dissertation's table (notebook values in the reference's brackets are in the README).
 REFERENCE = {"r0_0": (90.8, 78.4, 48.1), "r3_1": (93.6, 87.3, 73.3), "r5_1": (94.8, 86.5, 72.2),
@@ -115,43 +94,17 @@ def _stdp_layers(config: dict) -> list[str]:
     return [name for name in config["network"]["layers"] if name in targets]
 
 
-def _is_count(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
-
-
 def _check_forgetting(config: dict) -> dict:
+    """The rules that join sections (types and ranges are the schema's: bioplastic/schema.py)."""
     f = config["forgetting"]
     layers = _stdp_layers(config)
-    radii = f["radii"]
-    if (not isinstance(radii, list) or not radii
-            or not all(isinstance(r, list) and len(r) == len(layers) and all(map(_is_count, r)) for r in radii)):
+    if not all(len(r) == len(layers) for r in f["radii"]):
         raise ConfigError(f"forgetting.radii must be a list of [{', '.join(layers)}] radius lists (integers >= 0), "
-                          f"e.g. [[0, 0], [3, 1]]; got {radii!r}.")
+                          f"e.g. [[0, 0], [3, 1]]; got {f['radii']!r}.")
     epochs2 = config["task2"]["epochs"]
     if sorted(epochs2) != sorted(config["conv"]["epochs"]):
         raise ConfigError(f"task2.epochs must give the task-2 epochs of the same layers as conv.epochs "
                           f"({', '.join(config['conv']['epochs'])}), got {epochs2!r}.")
-    unknown = sorted(set(f["protections"]) - set(PROTECTIONS))
-    if unknown or not isinstance(f["protections"], list):
-        raise ConfigError(f"forgetting.protections: unknown {unknown or f['protections']!r}; "
-                          f"choose from {', '.join(PROTECTIONS)}.")
-    if f["protections"] and f["protected_radii"] not in radii:
-        raise ConfigError(f"forgetting.protected_radii {f['protected_radii']!r} must be one of forgetting.radii "
-                          f"{radii!r} (the protections start from that task 1).")
-    if f["task1_state"] not in ("best", "last"):
-        raise ConfigError(f"forgetting.task1_state must be 'best' or 'last', got {f['task1_state']!r}.")
-    for key, low, high in (("freeze_fraction", 0, 1), ("rehearsal_fraction", 0, 1), ("task2_adaptive_int", 0, 10)):
-        value = f[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
-            raise ConfigError(f"forgetting.{key} must be a number in ({low}, {high}], got {value!r}.")
-    lang = f["langevin"]
-    if not (isinstance(lang["sigma"], (int, float)) and lang["sigma"] >= 0 and _is_count(lang["epochs"])
-            and lang["epochs"] >= 1 and _is_count(lang["snapshot_every"]) and lang["snapshot_every"] >= 1):
-        raise ConfigError(f"forgetting.langevin needs sigma >= 0, epochs >= 1 and snapshot_every >= 1; got {lang!r}.")
-    for name, pair in lang["ranges"].items():
-        if not (isinstance(pair, list) and len(pair) == 2 and 0 <= pair[0] < pair[1] <= 1):
-            raise ConfigError(f"forgetting.langevin.ranges.{name} must be [low, high] quantiles with "
-                              f"0 <= low < high <= 1, got {pair!r}.")
     return f
 
 

@@ -26,6 +26,7 @@ from bioplastic import plotting
 from bioplastic.config import variant_config
 from bioplastic.errors import ConfigError, ModelError
 from bioplastic.models import NEURON_MODELS, characterize
+from bioplastic.models.characterize import family_of
 from bioplastic.results import metric_rows, write_json, write_metrics_long
 from bioplastic.studies.common import positive, spec_from_config
 from bioplastic.studies.supervised import plot_weight_grids
@@ -33,54 +34,12 @@ from bioplastic.units import parse_quantity
 
 # ---------------------------------------------------------------- defaults
 
-#: Per-family protocol. Currents in the unit of the family's ``I_ext``; ``target`` is the
-#: Brian2 code generation target for these small runs (numpy: no compilation; Cython for
-#: Hodgkin-Huxley, whose ``exprel`` is ~30x slower under numpy).
-FAMILY_SETTINGS = {
-    "lif": {"dt": "0.1 ms", "target": "numpy",
-            "fi": {"start": "0 nA", "stop": "0.6 nA", "n": 25, "duration": "1000 ms"},
-            "step": {"currents": ["0.1 nA", "0.15 nA", "0.25 nA", "0.5 nA"], "delay": "50 ms",
-                     "duration": "400 ms", "after": "100 ms"}},
-    "izhikevich": {"dt": "0.1 ms", "target": "numpy",
-                   "fi": {"start": "0 nA", "stop": "1.5 nA", "n": 31, "duration": "1000 ms"},
-                   "step": {"currents": ["0.5 nA", "1 nA"], "delay": "20 ms", "duration": "300 ms",
-                            "after": "50 ms"}},
-    "hodgkin_huxley": {"dt": "0.025 ms", "target": "cython",
-                       "fi": {"start": "0 uA/cm**2", "stop": "20 uA/cm**2", "n": 41, "duration": "1000 ms"},
-                       "step": {"currents": ["5 uA/cm**2", "7 uA/cm**2", "15 uA/cm**2"], "delay": "20 ms",
-                                "duration": "100 ms", "after": "30 ms"}},
-}
-
 #: How currents are written in metrics.json and on axes, per family.
 DISPLAY_UNIT = {"lif": (nA, "nA"), "izhikevich": (nA, "nA"), "hodgkin_huxley": (uA / cm**2, "uA/cm**2")}
 
 FAMILY_TITLES = {"lif": "Leaky integrate-and-fire (Diehl & Cook 2015)",
                  "izhikevich": "Izhikevich (2003) simple model, Fig. 2 presets",
                  "hodgkin_huxley": "Hodgkin-Huxley (1952) squid axon, 6.3 °C"}
-
-
-def family_of(name: str) -> str:
-    if name.startswith("izhikevich"):
-        return "izhikevich"
-    if name.startswith("hodgkin"):
-        return "hodgkin_huxley"
-    return "lif"
-
-
-EXTRA_DEFAULTS = {"neuron_models": {
-    "models": ["lif", "adaptive_lif", "izhikevich_rs", "izhikevich_fs", "hodgkin_huxley"],
-    "network": True,               # part 2: train the network once per `variants` entry
-    "fi_duration": None,           # overrides every model's fi.duration (e.g. shorter in `quick`)
-    "fi_points": None,             # overrides every model's fi.n
-    "rheobase_tolerance": 0.001,   # bisection stops at this fraction of the f-I current range
-    # Every registered model has an entry, so `neuron_models.settings.<model>.<key>` is checked.
-    "settings": {name: FAMILY_SETTINGS[family_of(name)] for name in NEURON_MODELS},
-}}
-# LTS, TC and RZ rest closer to threshold (rheobase < 0.1 nA): smaller steps show their patterns.
-for _name in ("izhikevich_lts", "izhikevich_tc", "izhikevich_rz"):
-    EXTRA_DEFAULTS["neuron_models"]["settings"][_name] = {
-        **FAMILY_SETTINGS["izhikevich"],
-        "step": {**FAMILY_SETTINGS["izhikevich"]["step"], "currents": ["0.1 nA", "0.4 nA"]}}
 
 
 # ---------------------------------------------------------------- helpers

@@ -25,8 +25,6 @@ from bioplastic.studies.common import (device_from_config, load_split, protocol_
 from bioplastic.studies.supervised import readout_projection
 from bioplastic.sweep import map_tasks
 
-EXTRA_DEFAULTS = {"pruning_study": {"untrained_classes": [5, 6, 7, 8, 9], "n_probe": 200, "noise_sigma_px": 2.0,
-                                    "probe_seed": 7}}
 TEST_SETS = ("white_noise", "filtered_noise", "trained_digits", "untrained_digits")
 
 

@@ -19,7 +19,6 @@ from bioplastic.studies.common import (device_from_config, evaluate_snapshots, l
                                        protocol_options, spec_from_config, train_with_snapshots)
 from bioplastic.sweep import map_tasks
 
-EXTRA_DEFAULTS = {"supervised": {"random_class_sets": 0, "class_set_seed": 2025}}
 
 
 def class_sets(config: dict, n_dataset_classes: int) -> list[list]:

@@ -33,12 +33,6 @@ from bioplastic.studies.common import (device_from_config, flatten_snapshots, lo
 from bioplastic.studies.supervised import readout_projection
 from bioplastic.sweep import map_tasks
 
-EXTRA_DEFAULTS = {"unsupervised": {
-    "n_label": 10000,                # training images whose responses label the neurons
-    "label_seed": 777,               # which ones (balanced sample of the training split)
-    "evaluate": "last",              # "last": only the trained network; "all": every snapshot
-    "eval_device": "runtime",        # batched evaluation: runtime or cpp_standalone
-}}
 
 
 def prepare(config: dict):

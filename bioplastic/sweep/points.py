@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
 
+from bioplastic import schema
 from bioplastic.config import deep_merge, dotted_to_nested
 from bioplastic.errors import ConfigError
 from bioplastic.units import parse_quantity
@@ -228,4 +229,4 @@ def resolve(config: dict, point: dict) -> dict:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"sweep: unknown config key {key!r}.{hint} ({exc})") from None
         check_value(key, _lookup(config, key), value)
-    return deep_merge(config, dotted_to_nested(point))
+    return schema.validate(deep_merge(config, dotted_to_nested(point)), where=f"sweep point {point}: ")

@@ -77,9 +77,8 @@ def plan_sweep(config_path: str, overrides: list[str] | None = None, *, grid: di
                sample_seed: int | None = None, quick: bool = False, device: str | None = None,
                metric: str | None = None) -> Plan:
     """Read the config and the sweep (YAML ``sweep:`` section and command line), check every point."""
-    config = load_config(config_path, overrides, quick=quick)
-    if device:
-        config["device"]["name"] = device
+    config = load_config(config_path, [*(overrides or []), *([f"device.name={device}"] if device else [])],
+                         quick=quick)
     section = dict(config["sweep"])
     section["grid"] = {**(section.get("grid") or {}), **(grid or {})}
     section["zip"] = {**(section.get("zip") or {}), **(zipped or {})}
