@@ -24,11 +24,9 @@ def _run(args) -> int:
     from bioplastic.results import default_out_dir, run_directory, write_summary
     from bioplastic.studies import study_module
 
-    config = load_config(args.config, args.overrides, quick=args.quick)
-    if args.device:
-        config["device"]["name"] = args.device
-    if args.workers:
-        config["workers"] = args.workers
+    options = [*([f"device.name={args.device}"] if args.device else []),
+               *([f"workers={args.workers}"] if args.workers else [])]
+    config = load_config(args.config, [*args.overrides, *options], quick=args.quick)
     study = study_module(config["study"])
     out = Path(args.out) if args.out else default_out_dir(args.config)
     if args.print_config:
@@ -47,6 +45,20 @@ def _run(args) -> int:
     for path in sorted(out.iterdir()):
         print(f"  {path}")
     print(text)
+    return 0
+
+
+def _config(args) -> int:
+    import json
+
+    from bioplastic import schema
+    from bioplastic.config import check_study
+
+    studies = [check_study(args.study)] if args.study else list(schema.STUDY_SECTIONS)
+    if args.json:
+        print(json.dumps({study: schema.study_model(study).model_json_schema() for study in studies}, indent=1))
+        return 0
+    print(schema.markdown(studies))
     return 0
 
 
@@ -183,6 +195,7 @@ HELP_EPILOG = """examples:
   bioplastic plot results/conv
   bioplastic report results/conv --out tables.md
   bioplastic models izhikevich_ch
+  bioplastic config --schema --study unsupervised     every config key: type, range, default
 
 environment:
   BIOPLASTIC_DATA_DIR  folder with the datasets (mnist/, emnist-letters/), read before any download
@@ -194,7 +207,8 @@ environment:
 RUN_EPILOG = """overrides: dotted config keys, values in YAML, e.g.
   seeds=[0,1,2]  data.n_train=5000  protocol.image_duration="350 ms"
   network.projections.input_to_exc.plasticity.parameters.A_pre=0.005
-  bioplastic run CONFIG --print-config shows the resolved config with every key.
+  bioplastic run CONFIG --print-config shows the resolved config with every key;
+  bioplastic config --schema lists every key with its type, range or unit, and default.
 """
 
 
@@ -271,6 +285,15 @@ def main(argv=None) -> int:
     report.add_argument("dirs", nargs="+", metavar="DIR", help="finished run folders")
     report.add_argument("--out", metavar="FILE", help="write the Markdown to FILE (default: print it)")
     report.set_defaults(func=_report)
+    config = sub.add_parser("config", help="the configuration schema: every key with its type, range and default",
+                            description="Prints every config key of a study (dotted, as on the command line) with "
+                                        "its type, range or unit, default and meaning, from bioplastic.schema. "
+                                        "Examples: bioplastic config --schema; bioplastic config --schema --study "
+                                        "forgetting_conv; bioplastic config --schema --json > schema.json")
+    config.add_argument("--schema", action="store_true", required=True, help="print the schema (Markdown table)")
+    config.add_argument("--study", default=None, help="the study whose sections are listed (default: every study)")
+    config.add_argument("--json", action="store_true", help="JSON Schema instead of the table")
+    config.set_defaults(func=_config)
     models = sub.add_parser("models", help="list models, or print one model's equations and parameters")
     models.add_argument("name", nargs="?")
     models.set_defaults(func=_models)
