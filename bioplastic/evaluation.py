@@ -21,7 +21,6 @@ import dataclasses
 import gc
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from brian2 import device as brian_device
 from scipy import sparse
 
 from bioplastic.brian_compat import standalone_run_args, write_timed_array
-from bioplastic.devices import DeviceConfig, activated, build
+from bioplastic.devices import DeviceConfig, activated, build, scratch_dir
 from bioplastic.encoding import poisson_spike_trains
 from bioplastic.errors import ConfigError
 from bioplastic.network.build import _layer_groups, build_evaluation_network
@@ -205,7 +204,7 @@ def _run_arg_directory(build_dir: str, n_bytes: int):
     """
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * n_bytes:
-        directory = tempfile.mkdtemp(prefix="bioplastic_eval_args_", dir=shm)
+        directory = scratch_dir("bioplastic_eval_args_", shm)
         try:
             yield directory
         finally:
@@ -219,18 +218,46 @@ def _run_arg_directory(build_dir: str, n_bytes: int):
 
 
 def _run_batches(net: DrivenEvaluationNetwork, spikes: TestSpikes, weight_sets: dict, state_sets: dict, counts, run,
-                 progress):
-    """Every batch of test images under every weight set; ``run(values) -> counts [copy, n]``."""
+                 progress, compiles_first: bool = False):
+    """Every batch of test images under every weight set; ``run(values) -> counts [copy, n]``.
+
+    ``compiles_first``: the first run also compiles the code (the runtime device's Cython
+    target): the progress bar says so instead of an ETA drawn from it.
+    """
     n_sets = len(counts)
-    for start in range(0, spikes.n_images, net.n_copies):
-        stop = min(start + net.n_copies, spikes.n_images)
-        batch = spikes.batch(start, stop)        # copies stop-start.. (last batch) get no input and are dropped
-        for s in range(n_sets):
-            weights = {k: v[s] for k, v in weight_sets.items()}
-            states = {k: v[s] for k, v in state_sets.items()}
-            counts[s, start:stop] = run(run_values(net, batch, weights, states))[:stop - start]
-            if progress is not None:
-                progress.update(stop - start)
+    with _first_run_compiles(progress, compiles_first):
+        for start in range(0, spikes.n_images, net.n_copies):
+            stop = min(start + net.n_copies, spikes.n_images)
+            batch = spikes.batch(start, stop)        # copies stop-start.. (last batch) get no input and are dropped
+            for s in range(n_sets):
+                weights = {k: v[s] for k, v in weight_sets.items()}
+                states = {k: v[s] for k, v in state_sets.items()}
+                counts[s, start:stop] = run(run_values(net, batch, weights, states))[:stop - start]
+                if progress is not None:
+                    progress.update(stop - start)
+                    _first_run_done(progress)
+
+
+@contextlib.contextmanager
+def _first_run_compiles(progress, compiles: bool):
+    """While the first run compiles, the bar reads '<desc> (compiling, first batch)' without an ETA."""
+    if progress is None or not compiles or not hasattr(progress, "set_description_str"):
+        yield
+        return
+    progress.bioplastic_desc, progress.bioplastic_format = progress.desc, progress.bar_format
+    progress.bar_format = "{desc}: {n_fmt}/{total_fmt} [{elapsed}]"
+    progress.set_description_str(f"{progress.desc} (compiling, first batch)")
+    try:
+        yield
+    finally:
+        _first_run_done(progress)
+
+
+def _first_run_done(progress) -> None:
+    if getattr(progress, "bioplastic_desc", None) is not None:
+        progress.bar_format = progress.bioplastic_format
+        progress.set_description_str(progress.bioplastic_desc)
+        progress.bioplastic_desc = None
 
 
 def _n_sets(weight_sets: dict) -> int:
@@ -289,7 +316,8 @@ def evaluate_batched(spec: NetworkSpec, spikes: TestSpikes, weight_sets: dict, s
             # alive (~0.1 s with Brian2 loaded); objects older than the loop need no second look.
             gc.freeze()
             try:
-                _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress)
+                _run_batches(net, spikes, weight_sets, state_sets, counts, run, progress,
+                             compiles_first=brian2.prefs.codegen.target == "cython")
             finally:
                 gc.unfreeze()
     elif device.name == "cpp_standalone":

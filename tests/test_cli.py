@@ -149,20 +149,59 @@ def test_sigint_during_compilation_stops_the_run_and_its_compilers(bar_digits):
     assert process.returncode == 130, err[-2000:]
     assert "interrupted:" in err and "Brian 2 encountered an unexpected error" not in err
 
-    def working_in(folder):
-        found = []
-        for proc in os.listdir("/proc"):
-            try:
-                if proc.isdigit() and os.readlink(f"/proc/{proc}/cwd").startswith(str(folder)):
-                    found.append(proc)
-            except OSError:
-                pass
-        return found
     deadline = time.time() + 10
-    while working_in(tmp) and time.time() < deadline:
+    while _processes_working_in(tmp) and time.time() < deadline:
         time.sleep(0.2)
-    assert not working_in(tmp), "make or a compiler is still running in the build folder"
+    assert not _processes_working_in(tmp), "make or a compiler is still running in the build folder"
     assert not list(tmp.glob("bioplastic_*")), "the temporary build folder was left behind"
+
+
+def _processes_working_in(folder) -> dict:
+    """pid -> command name of the processes whose working directory is inside ``folder``."""
+    import os
+    found = {}
+    for proc in os.listdir("/proc"):
+        try:
+            if proc.isdigit() and os.readlink(f"/proc/{proc}/cwd").startswith(str(folder)):
+                found[int(proc)] = open(f"/proc/{proc}/comm").read().strip()
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.standalone
+def test_sigkill_during_the_simulation_ends_the_binary_and_the_next_run_removes_the_build_folder(bar_digits):
+    """A SIGKILLed run cannot clean up: the kernel ends its simulation binary (PR_SET_PDEATHSIG),
+    and the next bioplastic process that makes a scratch folder there removes the dead one's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bioplastic.devices import scratch_dir
+    tmp = bar_digits / "tmp"
+    tmp.mkdir()
+    long_run = [o for o in TINY if not o.startswith(("device.", "protocol."))] + [
+        "device.name=cpp_standalone", "protocol.image_duration=20000 ms", "protocol.rest_duration=0 ms",
+        "protocol.eval_every=24"]
+    process = subprocess.Popen([sys.executable, "-m", "bioplastic.cli", "run", EXPERIMENT, *long_run,
+                                "--out", str(bar_digits / "run")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(tmp)})
+    deadline = time.time() + 240
+    while "main" not in _processes_working_in(tmp).values() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert "main" in _processes_working_in(tmp).values(), "the simulation binary was not seen running"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.time() + 10
+    while _processes_working_in(tmp) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _processes_working_in(tmp), "the simulation binary outlived the killed run"
+    left = [p for p in tmp.glob("bioplastic_*") if p.is_dir()]
+    assert left and all(f"_pid{process.pid}_" in p.name for p in left)
+    mine = scratch_dir("bioplastic_next_", tmp)
+    assert [p.name for p in tmp.glob("bioplastic_*")] == [os.path.basename(mine)]
 
 
 def test_crashed_run_is_marked_failed_and_a_refused_one_leaves_no_folder(bar_digits, monkeypatch):

@@ -15,13 +15,14 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import brian2
 from brian2 import device, prefs, set_device
 
 from bioplastic.devices import brian25, support
-from bioplastic.devices.compile import compile_project
-from bioplastic.devices.objects import check_cython_compiled, share_default_clock
+from bioplastic.devices.compile import compile_project, guarded_run_command
+from bioplastic.brian_compat import check_cython_compiled, share_default_clock
 from bioplastic.errors import ConfigError
 
 brian25.apply()
@@ -69,6 +70,34 @@ def cython_available() -> bool:
     return importlib.util.find_spec("Cython") is not None and shutil.which(os.environ.get("CC", "cc")) is not None
 
 
+_OWNER = re.compile(r"_pid(\d+)_")
+
+
+def scratch_dir(prefix: str, parent: str | os.PathLike | None = None) -> str:
+    """A new temporary folder named after this process (``<prefix>pid<pid>_<random>``).
+
+    A process that is killed (SIGKILL, a Dask worker ended by its nanny, a node's OOM killer)
+    cannot remove its folders; the next one that makes a folder in the same place removes those
+    whose process no longer exists.
+    """
+    parent = Path(parent or tempfile.gettempdir())
+    for folder in parent.glob("bioplastic_*_pid*_*"):
+        owners = _OWNER.findall(folder.name)
+        if owners and folder.is_dir() and not _alive(int(owners[-1])):
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}pid{os.getpid()}_", dir=parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # another user's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def _preferences_restored(*names: str):
     """Brian2 preferences changed inside the block get their previous values back afterwards."""
@@ -86,7 +115,7 @@ def activated(config: DeviceConfig, label: str = "run"):
     and every Brian2 preference this changed are back as they were."""
     config.validate()
     with _preferences_restored("codegen.target", "devices.cpp_standalone.openmp_threads",
-                               "codegen.cpp.extra_link_args"):
+                               "codegen.cpp.extra_link_args", "devices.cpp_standalone.run_cmd_unix"):
         if config.name == "runtime":
             set_device("runtime")
             prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
@@ -99,11 +128,11 @@ def activated(config: DeviceConfig, label: str = "run"):
         elif config.name == "cuda_standalone":
             import brian2cuda  # noqa: F401
         # Plain characters only: GeNN's build script splits paths at spaces and colons.
-        build_dir = config.build_dir or tempfile.mkdtemp(
-            prefix=f"bioplastic_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_")
+        build_dir = config.build_dir or scratch_dir(f"bioplastic_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_")
         if config.name == "cpp_standalone":
             prefs.devices.cpp_standalone.openmp_threads = config.threads
             prefs.codegen.cpp.extra_link_args = [*prefs.codegen.cpp.extra_link_args, *FLUSH_SUBNORMALS]
+            prefs.devices.cpp_standalone.run_cmd_unix = guarded_run_command()
         if config.name == "cuda_standalone":
             from bioplastic.devices import cuda
             if not config.compile_only and not cuda.gpu_available():

@@ -13,6 +13,11 @@ itself, in its own process group:
   SIGTERM (Linux ``PR_SET_PDEATHSIG``), and GNU make passes it on to its compilers;
 * a progress bar counts the compiled sources; a failed build raises an error with the end of
   ``make``'s output, which is kept in ``make.log``.
+
+The compiled binary is started by Brian2 (``device.run``) with the command of the public
+preference ``devices.cpp_standalone.run_cmd_unix``; :func:`guarded_run_command` makes that
+command a tiny launcher that asks the kernel to end the binary when the Python process dies
+(``PR_SET_PDEATHSIG``, which survives ``exec``), so a SIGKILLed run leaves no simulation behind.
 """
 from __future__ import annotations
 
@@ -41,6 +46,25 @@ def _end_with_parent() -> None:          # runs in the child between fork and ex
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):    # not Linux: the SIGKILL case is not covered there
         pass
+
+
+#: Sets PR_SET_PDEATHSIG, checks the parent has not already gone, then becomes the binary.
+_LAUNCHER = ("import ctypes, os, signal, sys\n"
+             "parent = int(sys.argv[1])\n"
+             "try:\n"
+             "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+             "except (OSError, AttributeError):\n"
+             "    pass\n"
+             "if os.getppid() != parent:\n"
+             "    sys.exit('bioplastic: the run was stopped before the simulation started')\n"
+             "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+def guarded_run_command(binary: str = "./main") -> list[str]:
+    """``run_cmd_unix`` that starts ``binary`` so that it ends with this process (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return [binary]
+    return [sys.executable, "-S", "-c", _LAUNCHER, str(os.getpid()), binary]
 
 
 def _sources(build_dir: Path) -> list[Path]:
