@@ -80,3 +80,54 @@ def test_the_unresolved_name_is_read_from_brians_error():
         with pytest.raises(Exception) as caught:
             brian2.Network(group).run(1 * ms, namespace={})
     assert unresolved_identifier(str(innermost_error(caught.value))) == "w_ad"
+
+
+def test_a_cython_block_brian_dropped_is_reported_and_a_compiled_one_is_not():
+    """Brian2's Cython code objects keep each compiled block in ``compiled_code`` (None when the
+    Cython compiler failed and the block was skipped); the check reads exactly that."""
+    from bioplastic.brian_compat import check_cython_compiled
+    from bioplastic.devices import cython_available
+    from bioplastic.errors import ModelError
+    if not cython_available():
+        pytest.skip("Cython or a C compiler is not installed")
+    with activated(DeviceConfig(name="runtime", target="cython")):
+        group = brian2.NeuronGroup(2, "dv/dt = -v / (10*ms) : 1", threshold="v > 1", reset="v = 0",
+                                   name="compat_cython")
+        group.v = 2
+        net = brian2.Network(group)
+        net.run(1 * ms, namespace={})
+        check_cython_compiled(net)                          # everything compiled: silent
+        updater = group.state_updater.codeobj
+        assert updater.compiled_code["run"] is not None
+        updater.compiled_code["run"] = None                 # what Brian2 leaves when Cython fails
+        with pytest.raises(ModelError, match="failed to compile compat_cython_stateupdater"):
+            check_cython_compiled(net)
+
+
+def test_groups_with_their_own_clock_of_the_default_dt_move_onto_the_default_clock():
+    """GeNN and brian2cuda run every group on ``defaultclock``: the group's clock, its ``t`` and
+    ``dt`` variables must be the default clock's afterwards, and the group must still run."""
+    from bioplastic.brian_compat import share_default_clock
+    from bioplastic.errors import ConfigError
+    previous = brian2.defaultclock.dt
+    try:
+        with activated(DeviceConfig(name="runtime", target="numpy")):
+            group = brian2.NeuronGroup(1, "dv/dt = 1 / (10*ms) : 1\nseen_t : second", dt=0.25 * ms,
+                                       name="compat_clocked")
+            group.run_regularly("seen_t = t", dt=1 * ms, name="compat_slow")
+            net = brian2.Network(group)
+            share_default_clock(net, "genn")
+            assert group.clock is brian2.defaultclock and float(brian2.defaultclock.dt) == 0.25e-3
+            assert group.variables["t"] is brian2.defaultclock.variables["t"]
+            assert group.variables["dt"] is brian2.defaultclock.variables["dt"]
+            slow = [obj for obj in group.contained_objects if obj.name == "compat_slow"][0]
+            assert slow.clock is not brian2.defaultclock        # a slower clock is kept
+            net.run(5 * ms, namespace={})
+            assert float(group.v[0]) == pytest.approx(0.5)
+            assert float(group.seen_t[0]) == pytest.approx(4e-3)
+            first = brian2.NeuronGroup(1, "", dt=0.25 * ms, name="compat_first")
+            other = brian2.NeuronGroup(1, "", dt=0.1 * ms, name="compat_other")
+            with pytest.raises(ConfigError, match="one time step"):
+                share_default_clock(brian2.Network(first, other), "genn")
+    finally:
+        brian2.defaultclock.dt = previous

@@ -109,3 +109,29 @@ def test_batched_evaluation_refuses_devices_it_cannot_rerun():
     with pytest.raises(ConfigError, match="runtime or cpp_standalone"):
         evaluate_batched(spec, spikes, {W: np.zeros((1, spec.n_inputs, spec.readout.size))},
                          device=dataclasses.replace(DeviceConfig(), name="genn"))
+
+
+def test_the_first_batch_on_cython_is_shown_as_compilation_not_given_an_eta(monkeypatch):
+    """The runtime device's first run compiles the Cython code: its bar says so (no ETA from a
+    batch that took minutes to compile), and reads as usual once that batch is done."""
+    import io
+
+    from tqdm import tqdm
+
+    import bioplastic.evaluation as evaluation
+    seen = []
+    bar = tqdm(total=4, desc="test: evaluating", disable=False, file=io.StringIO())
+
+    class Net:
+        n_copies = 2
+    spikes = type("Spikes", (), {"n_images": 4, "batch": lambda self, a, b: None})()
+
+    def run(values):
+        seen.append((bar.desc, bar.bar_format))
+        return np.zeros((2, 1))
+    monkeypatch.setattr(evaluation, "run_values", lambda *args: None)
+    evaluation._run_batches(Net(), spikes, {"w": np.zeros((1, 1))}, {}, np.zeros((1, 4, 1)), run, bar,
+                            compiles_first=True)
+    assert seen[0] == ("test: evaluating (compiling, first batch)", "{desc}: {n_fmt}/{total_fmt} [{elapsed}]")
+    assert seen[1] == ("test: evaluating", None)
+    assert bar.desc == "test: evaluating" and bar.n == 4

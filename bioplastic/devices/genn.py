@@ -6,7 +6,7 @@ differences: :mod:`bioplastic.devices.brian25`), because what brian2genn does di
 absorbed here:
 
 * one clock: GeNN has a single time step, and brian2genn refuses groups that carry their own
-  ``Clock`` (see :func:`bioplastic.devices.objects.share_default_clock`).
+  ``Clock`` (see :func:`bioplastic.brian_compat.share_default_clock`).
 * seeding: brian2genn refuses ``brian2.seed()``. The seed is instead written into the
   generated ``main()``: it seeds the host's generator (run_regularly code) and the C library
   generator from which brian2genn draws GeNN's per-neuron random streams. Same seed, same run.
