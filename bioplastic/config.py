@@ -168,9 +168,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None, *, quick: 
         config = deep_merge(config, dotted_to_nested(config.get("quick") or {}), path="quick")
     config = deep_merge(config, parse_cli_overrides(overrides or []))
     config = schema.validate(config)
-    for name, variant in (config.get("variants") or {}).items():   # every variant checked now
-        schema.validate(deep_merge(config, dotted_to_nested(variant or {}), path=f"variants.{name}"),
-                        where=f"variants.{name}: ")
+    for name in config.get("variants") or {}:          # every variant checked now
+        variant_config(config, name)
     return config
 
 
@@ -185,7 +184,9 @@ def check_study(name) -> str:
 
 
 def variant_config(config: dict, name: str) -> dict:
-    return deep_merge(config, dotted_to_nested(config["variants"][name] or {}), path=f"variants.{name}")
+    """The config of one variant, parsed by the schema like the config itself."""
+    merged = deep_merge(config, dotted_to_nested(config["variants"][name] or {}), path=f"variants.{name}")
+    return schema.validate(merged, where=f"variants.{name}: ") if merged.get("study") else merged
 
 
 def dump(config: dict) -> str:

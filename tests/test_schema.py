@@ -99,3 +99,10 @@ def test_the_config_module_does_not_import_the_studies():
     code = ("import sys, bioplastic.config; "
             "assert not [m for m in sys.modules if m.startswith('bioplastic.studies')], 'studies imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_variants_values_are_parsed_like_the_configs():
+    from bioplastic.config import variant_config
+    config = load_config(SUPERVISED, ["variants.mine={data.n_train: '40', protocol.reset_state: 'yes'}"])
+    mine = variant_config(config, "mine")
+    assert mine["data"]["n_train"] == 40 and mine["protocol"]["reset_state"] is True
