@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 400, 1600])
     parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--vectorized-math", choices=["off", "on", "both"], default="off")
+    parser.add_argument("--vectorized-math", choices=["off", "on", "both"], default="on")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     started = time.time()
