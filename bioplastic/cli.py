@@ -212,12 +212,8 @@ RUN_EPILOG = """overrides: dotted config keys, values in YAML, e.g.
 """
 
 
-def main(argv=None) -> int:
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every subcommand and option, with help and examples."""
     parser = argparse.ArgumentParser(
         prog="bioplastic", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Biologically plausible learning in spiking networks, on Brian2.\n"
@@ -252,20 +248,28 @@ def main(argv=None) -> int:
                        help="every combination, e.g. --grid data.n_train=100,300 "
                             "protocol.image_duration='200 ms,350 ms'")
     sweep.add_argument("--zip", action="extend", nargs="+", metavar="KEY=V1,V2",
-                       help="lists varied together (same length), one axis of the grid")
+                       help="lists varied together (same length), one axis of the grid, e.g. "
+                            "--zip data.n_train=100,300 protocol.eval_every=50,150")
     sweep.add_argument("--sample", action="extend", nargs="+", metavar="KEY=LOW..HIGH[:log]",
-                       help="random values from a range (with --samples N)")
-    sweep.add_argument("--samples", type=int, help="number of random points of --sample")
-    sweep.add_argument("--sample-seed", type=int, help="seed of the random points (default 0)")
+                       help="random values from a range (with --samples N), e.g. --sample "
+                            "network.projections.input_to_exc.plasticity.parameters.A_pre=1e-4..1e-2:log")
+    sweep.add_argument("--samples", type=int, help="number of random points of --sample, e.g. --samples 20")
+    sweep.add_argument("--sample-seed", type=int, help="seed of the random points (default 0), e.g. --sample-seed 1")
     sweep.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides")
-    sweep.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"])
-    sweep.add_argument("--workers", type=_positive_int, help="local Dask cluster of N worker processes")
+    sweep.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"],
+                       help="Brian2 code-generation target of every task (default: the config's device.name), "
+                            "e.g. --device cpp_standalone")
+    sweep.add_argument("--workers", type=_positive_int, help="local Dask cluster of N worker processes, e.g. "
+                                                             "--workers 2")
     sweep.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
-    sweep.add_argument("--cluster", metavar="KIND", help="start workers through dask-jobqueue (slurm, pbs, sge, lsf, "
-                                                         "...), with the config's `cluster:` section")
+    sweep.add_argument("--cluster", metavar="KIND",
+                       help="start workers through dask-jobqueue (slurm, pbs, sge, lsf, ...), with the config's "
+                            "`cluster:` section, e.g. --cluster slurm")
     sweep.add_argument("--out", help="sweep directory (default: results/sweeps/<config>-<hash of the sweep>)")
-    sweep.add_argument("--resume", metavar="DIR", help="finish the sweep stored in DIR")
-    sweep.add_argument("--metric", help="metric of the summary and plots (default: accuracy_mean[-1])")
+    sweep.add_argument("--resume", metavar="DIR", help="finish the sweep stored in DIR, e.g. --resume "
+                                                       "results/sweeps/supervised_stdp_alltd-1a2b3c")
+    sweep.add_argument("--metric", help="metric of the summary and plots (default: accuracy_mean[-1]), e.g. "
+                                        "--metric final_accuracy_mean")
     sweep.add_argument("--dry-run", action="store_true", help="check every point, list them, run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(func=_sweep)
@@ -295,8 +299,18 @@ def main(argv=None) -> int:
     config.add_argument("--json", action="store_true", help="JSON Schema instead of the table")
     config.set_defaults(func=_config)
     models = sub.add_parser("models", help="list models, or print one model's equations and parameters")
-    models.add_argument("name", nargs="?")
+    models.add_argument("name", nargs="?", help="a model or rule to print (none: list them all), e.g. izhikevich_ch")
     models.set_defaults(func=_models)
+    return parser
+
+
+def main(argv=None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    parser = build_parser()
     # key=value overrides may come before or after the options.
     args, extra = parser.parse_known_args(argv)
     stray = [item for item in extra if item.startswith("-") or "=" not in item or args.command not in ("run", "sweep")]
@@ -310,6 +324,10 @@ def main(argv=None) -> int:
     except BioplasticError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:              # `bioplastic config --schema | head`: the reader is gone
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         if getattr(args, "interrupted_sweep", None):
             print(f"\ninterrupted: finished tasks are kept in {args.interrupted_sweep}; rerun the same command "

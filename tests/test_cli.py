@@ -288,3 +288,19 @@ def test_help_is_plain_text_with_examples_and_the_data_environment(capsys):
         cli.main(["--help"])
     text = capsys.readouterr().out
     assert "BIOPLASTIC_DATA_DIR" in text and "BIOPLASTIC_OFFLINE" in text and "bioplastic run " in text
+
+
+def test_every_option_of_every_command_has_help_and_every_valued_option_an_example():
+    import argparse
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) >= {"run", "sweep", "plot", "report", "config", "models"}
+    for name, command in commands.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            where = f"bioplastic {name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where} has no help"
+            takes_value = action.option_strings and action.nargs != 0 and action.dest != "help"
+            if takes_value:
+                assert "e.g." in action.help or "(default" in action.help, f"{where} has no example"
