@@ -228,3 +228,19 @@ def test_vectorized_math_vectorises_the_state_update_and_stays_within_rounding_o
     assert vector_simd, "vectorized_math did not vectorise the state update (no _ZGV* exp in the binary)"
     assert np.ptp(scalar[:, -1]) > 1e-3                     # the neurons are driven differently
     np.testing.assert_allclose(vector, scalar, rtol=1e-12, atol=0)
+
+
+def test_scratch_folders_of_dead_processes_on_this_host_are_removed_and_no_others(tmp_path):
+    from bioplastic.devices import _host, scratch_dir
+    dead = 2**22 + 12345                         # above the default pid_max: no such process
+    host = _host()
+    mine_dead = tmp_path / f"bioplastic_train_{host}_pid{dead}_abc"
+    mine_alive = tmp_path / f"bioplastic_train_{host}_pid{os.getpid()}_def"
+    other_host = tmp_path / f"bioplastic_train_otherhost{host}_pid{dead}_ghi"
+    not_ours = tmp_path / f"something_{host}_pid{dead}_jkl"
+    for folder in (mine_dead, mine_alive, other_host, not_ours):
+        folder.mkdir()
+    new = scratch_dir("bioplastic_eval_", tmp_path)
+    assert not mine_dead.exists()
+    assert mine_alive.exists() and other_host.exists() and not_ours.exists()
+    assert os.path.basename(new).startswith(f"bioplastic_eval_{host}_pid{os.getpid()}_")

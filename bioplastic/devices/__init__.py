@@ -95,19 +95,26 @@ def cython_available() -> bool:
 _OWNER = re.compile(r"_pid(\d+)_")
 
 
+def _host() -> str:
+    import socket
+    return re.sub(r"[^A-Za-z0-9]+", "", socket.gethostname())[:20] or "host"
+
+
 def scratch_dir(prefix: str, parent: str | os.PathLike | None = None) -> str:
-    """A new temporary folder named after this process (``<prefix>pid<pid>_<random>``).
+    """A new temporary folder named after this host and process (``<prefix><host>_pid<pid>_<random>``).
 
     A process that is killed (SIGKILL, a Dask worker ended by its nanny, a node's OOM killer)
-    cannot remove its folders; the next one that makes a folder in the same place removes those
-    whose process no longer exists.
+    cannot remove its folders; the next one on the same host that makes a folder in the same
+    place removes those whose process no longer exists (folders of other hosts, on a shared
+    temporary directory, are left alone).
     """
     parent = Path(parent or tempfile.gettempdir())
-    for folder in parent.glob("bioplastic_*_pid*_*"):
+    host = _host()
+    for folder in parent.glob(f"bioplastic_*_{host}_pid*_*"):
         owners = _OWNER.findall(folder.name)
         if owners and folder.is_dir() and not _alive(int(owners[-1])):
             shutil.rmtree(folder, ignore_errors=True)
-    return tempfile.mkdtemp(prefix=f"{prefix}pid{os.getpid()}_", dir=parent)
+    return tempfile.mkdtemp(prefix=f"{prefix}{host}_pid{os.getpid()}_", dir=parent)
 
 
 def _alive(pid: int) -> bool:
