@@ -26,7 +26,7 @@ from bioplastic.errors import ConfigError
 
 
 class Section(BaseModel):
-    """A config section: unknown keys refused, values checked on assignment too."""
+    """A config section: unknown keys refused, defaults checked like given values."""
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
@@ -40,7 +40,7 @@ def _quantity_checker(unit: str | None, minimum: str | None):
             quantity = parse_quantity(value, name="value")
         except ConfigError as exc:
             raise ValueError(str(exc).removeprefix("value: ").removeprefix("value ")) from None
-        if unit is not None and get_dimensions(quantity) != get_dimensions(_UNITS[unit]):
+        if unit is not None and get_dimensions(quantity) != get_dimensions(parse_quantity(f"1 {unit}")):
             raise ValueError(f"expected a quantity in {unit}, e.g. '10 {unit}'")
         if minimum == ">0" and not float(quantity) > 0:
             raise ValueError("must be > 0")
@@ -48,20 +48,6 @@ def _quantity_checker(unit: str | None, minimum: str | None):
             raise ValueError("must be >= 0")
         return value
     return check
-
-
-def _units():
-    from brian2 import Hz, ms
-    return {"ms": ms, "Hz": Hz}
-
-
-class _LazyUnits(dict):
-    def __missing__(self, key):
-        self.update(_units())
-        return dict.__getitem__(self, key)
-
-
-_UNITS = _LazyUnits()
 
 
 def Quantity(unit: str | None = None, minimum: str | None = None):  # noqa: N802 (a type, like typing's)
@@ -489,31 +475,30 @@ def describe_errors(exc: ValidationError, where: str = "") -> str:
 
 def _is_type_tag(part) -> bool:
     """pydantic names the member of a union it tried (``int``, ``str``, ``function-after[...]``)."""
-    return isinstance(part, str) and (part in {"int", "str", "float", "bool", "list[...]", "dict[str,any]", "none"}
+    return isinstance(part, str) and (part in {"int", "str", "float", "bool", "none"}
                                       or part.startswith(("function-", "constrained-", "list[", "dict[")))
 
 
-def schema_rows(model: type[BaseModel] | None = None, prefix: str = "", study: str | None = None) -> list[tuple]:
+#: How an entry of a named map appears in a dotted key.
+_ENTRY = {"layers": "<layer>", "projections": "<projection>", "settings": "<model>"}
+
+
+def schema_rows(model: type[BaseModel] | None = None, prefix: str = "") -> list[tuple]:
     """(key, type, default, description) of every key, nested sections flattened to dotted keys;
-    a named map's entries appear as ``<name>``."""
-    model = model or study_model(study or "supervised")
+    a named map's entries appear as ``<layer>``, ``<projection>``, ``<model>``."""
     rows = []
-    for name, field in model.model_fields.items():
+    for name, field in (model or study_model("supervised")).model_fields.items():
         key = f"{prefix}{name}"
         section = _section_of(field.annotation)
-        if section is not None and name not in ("layers", "projections", "settings"):
-            rows.extend(schema_rows(section, key + ".", study))
+        if section is not None:
+            rows.extend(schema_rows(section, f"{key}.{_ENTRY[name]}." if name in _ENTRY else f"{key}."))
             continue
-        if name in ("layers", "projections", "settings"):
-            inner = {"layers": Layer, "projections": Projection, "settings": FamilySettings}[name]
-            rows.extend(schema_rows(inner, f"{key}.<{name.rstrip('s') if name != 'settings' else 'model'}>.", study))
-            continue
-        default = field.get_default(call_default_factory=True)
-        rows.append((key, _type_name(field), default, field.description or ""))
+        rows.append((key, _type_name(field), field.get_default(call_default_factory=True), field.description or ""))
     return rows
 
 
 def _section_of(annotation):
+    """The section a field holds (itself, or as the values of a named map, or or-null)."""
     import typing
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, Section):
@@ -522,7 +507,7 @@ def _section_of(annotation):
 
 
 def _type_name(field) -> str:
-    """A reader's name of a field's type: ``integer >= 1``, ``quantity [ms] > 0, or null``."""
+    """A reader's name of a field's type: ``integer >= 1``, ``quantity in ms > 0, or null``."""
     kind = (field.json_schema_extra or {}).get("bioplastic_type") if isinstance(field.json_schema_extra, dict) else None
     if kind:
         return kind + (", or null" if field.default is None else "")
@@ -530,6 +515,7 @@ def _type_name(field) -> str:
 
 
 def _describe(annotation, metadata=()) -> str:
+    import types
     import typing
 
     from pydantic.fields import FieldInfo
@@ -544,7 +530,7 @@ def _describe(annotation, metadata=()) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Annotated:
         return _describe(args[0], [*annotation.__metadata__, *metadata])
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in (typing.Union, types.UnionType):
         members = [a for a in args if a is not type(None)]
         text = " or ".join(_describe(a, metadata) for a in members)
         return text + (", or null" if len(members) < len(args) else "")
@@ -565,8 +551,8 @@ def markdown(studies: list[str]) -> str:
     def table(rows):
         lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
         for key, kind, default, description in rows:
-            shown = "" if default in ({}, []) and key.endswith(("parameters", "equations")) else _short(default)
-            lines.append(f"| `{key}` | {kind.replace('|', '/')} | {shown} | {description.replace('|', '/')} |")
+            kind, description = kind.replace("|", "/"), description.replace("|", "/")
+            lines.append(f"| `{key}` | {kind} | {_short(default)} | {description} |")
         return "\n".join(lines)
     parts = ["## Keys of every study", "", table(schema_rows(Common))]
     for study in studies:

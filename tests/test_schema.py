@@ -32,7 +32,7 @@ def test_the_study_registry_and_the_schema_know_the_same_studies():
 
 @pytest.mark.parametrize("study", sorted(schema.STUDY_SECTIONS))
 def test_every_key_of_every_study_has_a_type_a_default_and_a_meaning(study):
-    rows = schema.schema_rows(study=study)
+    rows = schema.schema_rows(schema.study_model(study))
     assert len({key for key, *_ in rows}) == len(rows)
     for key, kind, _default, description in rows:
         assert kind and "FieldInfo" not in kind and "typing" not in kind, key
