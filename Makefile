@@ -73,13 +73,13 @@ genn: $(GENN_VENV)/.installed
 	@genn_path="$$(bash .ci/genn-path)" || exit 1; \
 	 echo "$$genn_path" > $(GENN_VENV)/genn-path; echo "GeNN: $$genn_path (recorded in $(GENN_VENV)/genn-path)"
 
-$(GENN_VENV)/.installed: setup.cfg pyproject.toml
+$(GENN_VENV)/.installed: setup.cfg pyproject.toml .ci/genn-requirements
 	@command -v $(GENN_PYTHON) >/dev/null || { echo "error: brian2genn needs Python 3.11 (brian2 2.5 has no wheels for 3.12+); set GENN_PYTHON=/path/to/python3.11"; exit 1; }
 	$(GENN_PYTHON) -m venv $(GENN_VENV)
 	$(GENN_PY) -m pip install --quiet --upgrade pip
-	$(GENN_PY) -m pip install --quiet 'brian2>=2.5.0.2,<2.6' 'numpy<2' 'brian2genn==1.7.0' \
-	    'cython<3.1' 'scipy>=1.11' 'pyyaml>=6' 'pooch>=1.8' 'tqdm>=4.66' 'matplotlib>=3.8' 'pytest>=8' 'pytest-xdist>=3.5'
-	# cython < 3.1: Brian2 2.5's Cython target imports Cython.Utils.get_cython_cache_dir (3.3 has none).
+	$(GENN_PY) .ci/genn-requirements > $(GENN_VENV)/requirements.txt
+	$(GENN_PY) -m pip install --quiet -r $(GENN_VENV)/requirements.txt
+	# .ci/genn-requirements: setup.cfg's install_requires with brian2 2.5 and numpy < 2 (see there).
 	# bioplastic declares python>=3.12 and brian2 2.10 for its main environment; here both are
 	# deliberately different, so it is installed without its dependency pins.
 	$(GENN_PY) -m pip install --quiet --no-deps --ignore-requires-python -e .
