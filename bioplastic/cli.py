@@ -214,6 +214,7 @@ RUN_EPILOG = """overrides: dotted config keys, values in YAML, e.g.
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: every subcommand and option, with help and examples."""
+    from bioplastic.schema import DEVICES
     parser = argparse.ArgumentParser(
         prog="bioplastic", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Biologically plausible learning in spiking networks, on Brian2.\n"
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="experiment file, e.g. experiments/supervised_stdp_alltd.yaml")
     run.add_argument("overrides", nargs="*",
                      help="key=value overrides, e.g. network.layers.exc.n_per_class=20 seeds=[0,1]")
-    run.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"],
+    run.add_argument("--device", choices=DEVICES,
                      help="Brian2 code-generation target (default: the config's device.name), "
                           "e.g. --device cpp_standalone")
     run.add_argument("--out", help="output directory (default: results/<config>-<time>), e.g. --out results/mine")
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--samples", type=int, help="number of random points of --sample, e.g. --samples 20")
     sweep.add_argument("--sample-seed", type=int, help="seed of the random points (default 0), e.g. --sample-seed 1")
     sweep.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides")
-    sweep.add_argument("--device", choices=["runtime", "cpp_standalone", "genn", "cuda_standalone"],
+    sweep.add_argument("--device", choices=DEVICES,
                        help="Brian2 code-generation target of every task (default: the config's device.name), "
                             "e.g. --device cpp_standalone")
     sweep.add_argument("--workers", type=_positive_int, help="local Dask cluster of N worker processes, e.g. "

@@ -65,7 +65,33 @@ def to_jsonable(value):
 
 
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
+    """Atomic: the file is complete (the new content) or as it was; never half-written."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_jsonable(data), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def write_arrays(path: Path, meta: dict, **arrays) -> None:
+    """A stage or checkpoint file (.npz): ``meta`` (JSON) and named arrays, bool arrays bit-packed
+    along their last axis. Atomic: complete or absent."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    packed = {k: (np.packbits(v, axis=-1) if v.dtype == bool else v) for k, v in arrays.items()}
+    bits = {k: v.shape[-1] for k, v in arrays.items() if v.dtype == bool}
+    np.savez(tmp, meta=np.array(json.dumps(to_jsonable({**meta, "bits": bits}))), **packed)
+    os.replace(tmp, path)
+
+
+def read_arrays(path: Path) -> tuple[dict, dict]:
+    """(meta, arrays) of a file written by :func:`write_arrays`."""
+    with np.load(path) as saved:
+        meta = json.loads(str(saved["meta"]))
+        bits = meta.pop("bits", {})
+        arrays = {k: (np.unpackbits(saved[k], axis=-1, count=bits[k]).astype(bool) if k in bits else saved[k])
+                  for k in saved.files if k != "meta"}
+    return meta, arrays
 
 
 #: The columns of ``metrics_long.csv`` / ``metrics_long.parquet``, the same in every study: one row

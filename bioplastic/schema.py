@@ -74,8 +74,12 @@ def F(default, description: str = "", **constraints):  # noqa: N802 (pydantic's 
 
 # ---------------------------------------------------------------- common sections
 
+#: Every device a network can run on (bioplastic.devices; the CLI's --device choices).
+DEVICES = ("runtime", "cpp_standalone", "genn", "cuda_standalone")
+
+
 class Device(Section):
-    name: Literal["runtime", "cpp_standalone", "genn", "cuda_standalone"] = F(
+    name: Literal[DEVICES] = F(
         "runtime", "where Brian2 runs the network: runtime (Python + Cython/numpy), cpp_standalone (one compiled "
         "C++ program), genn (brian2genn), cuda_standalone (brian2cuda)")
     target: Literal["cython", "numpy"] = F("cython", "code generation target of the runtime device")

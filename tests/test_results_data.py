@@ -11,7 +11,7 @@ import xarray as xr
 
 from bioplastic import cli
 from bioplastic.data import data_file_records, load_mnist, recording_data_files
-from bioplastic.results import METRICS_LONG_COLUMNS
+from bioplastic.results import METRICS_LONG_COLUMNS, read_arrays, write_arrays, write_json
 from bioplastic.studies import conv_stdp, forgetting_conv, pruning, supervised, unsupervised
 
 from test_cli import EXPERIMENT, TINY, bar_digits, write_bar_digits  # noqa: F401 (a fixture)
@@ -214,3 +214,31 @@ def test_unsupervised_run_folder_holds_the_trained_network(bar_digits):  # noqa:
         assert [(assigned == c).sum() for c in range(3)] == v["neurons_per_class"][0]
         assert arrays["input_to_exc"].sizes["snapshot"] == 2 and "exc.theta" in arrays
     assert (out / "weights_default.png").stat().st_size > 0 and not list(out.glob("*.npz"))
+
+
+def test_stage_files_round_trip_with_bool_maps_bit_packed(tmp_path):
+    rng = np.random.default_rng(0)
+    fired = rng.random((5, 37)) < 0.4                      # 37: not a multiple of 8
+    steps = rng.integers(-1, 15, (5, 37)).astype(np.int8)
+    path = tmp_path / "units" / "stage.npz"
+    write_arrays(path, {"epoch": 3, "rule": {"a": 0.5}}, fired=fired, steps=steps)
+    meta, arrays = read_arrays(path)
+    assert meta == {"epoch": 3, "rule": {"a": 0.5}}
+    np.testing.assert_array_equal(arrays["fired"], fired)
+    np.testing.assert_array_equal(arrays["steps"], steps)
+    assert arrays["fired"].dtype == bool and arrays["steps"].dtype == np.int8
+    with np.load(path) as raw:
+        assert raw["fired"].shape == (5, 5)                # stored as bits
+    assert [p.name for p in path.parent.iterdir()] == ["stage.npz"]     # no temporary file left
+
+
+def test_an_interrupted_json_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    path = tmp_path / "progress.json"
+    write_json(path, {"epoch": 1})
+
+    def killed(*_):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("bioplastic.results.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_json(path, {"epoch": 2})
+    assert json.loads(path.read_text()) == {"epoch": 1}

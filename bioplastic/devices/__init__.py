@@ -25,10 +25,10 @@ from bioplastic.devices import brian25, support
 from bioplastic.devices.compile import compile_project, guarded_run_command
 from bioplastic.brian_compat import check_cython_compiled, share_default_clock
 from bioplastic.errors import ConfigError
+from bioplastic.schema import DEVICES
 
 brian25.apply()
 
-DEVICES = ("runtime", "cpp_standalone", "genn", "cuda_standalone")
 _STANDALONE = {"cpp_standalone", "genn", "cuda_standalone"}
 _PLUGINS = {"genn": "brian2genn", "cuda_standalone": "brian2cuda"}
 #: Link flag of the cpp_standalone binary: it starts with the CPU flushing subnormal numbers

@@ -15,8 +15,6 @@ both give the same spikes, winners and kernels.
 """
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -32,7 +30,7 @@ from bioplastic.network import convfast
 from bioplastic.network.convnet import INPUT, LayerTraining, conv_network_from_config
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP
-from bioplastic.results import metric_rows, to_jsonable, write_json, write_metrics_long
+from bioplastic.results import metric_rows, read_arrays, write_arrays, write_json, write_metrics_long
 from bioplastic.studies.common import load_split
 from bioplastic.sweep import map_tasks
 
@@ -183,19 +181,15 @@ def _cache(config, spec, source, stop, steps, weights, seed, timings):
     return out
 
 
-def _save_checkpoint(path, weights: dict, steps: dict, meta: dict, **arrays) -> None:
-    """Atomic: a checkpoint is either complete or absent."""
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(to_jsonable(meta))), **{f"w_{k}": v for k, v in weights.items()},
-             **{f"steps_{k}": v for k, v in steps.items()}, **arrays)
-    os.replace(tmp, path)
+def _save_checkpoint(path, weights: dict, steps: dict, meta: dict) -> None:
+    write_arrays(path, meta, **{f"w_{k}": v for k, v in weights.items()}, **{f"steps_{k}": v for k, v in steps.items()})
 
 
 def _load_checkpoint(path):
-    with np.load(path) as saved:
-        weights = {k[2:]: saved[k] for k in saved.files if k.startswith("w_")}
-        steps = {k[6:]: saved[k] for k in saved.files if k.startswith("steps_")}
-        return weights, steps, json.loads(str(saved["meta"]))
+    meta, arrays = read_arrays(path)
+    weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w_")}
+    steps = {k[6:]: v for k, v in arrays.items() if k.startswith("steps_")}
+    return weights, steps, meta
 
 
 def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings, progress,

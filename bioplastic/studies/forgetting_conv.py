@@ -32,8 +32,6 @@ split (``data.holdout_per_class``), as the run's provenance says.
 from __future__ import annotations
 
 import copy
-import json
-import os
 import time
 import zlib
 from dataclasses import asdict, replace
@@ -48,7 +46,7 @@ from bioplastic.errors import ConfigError
 from bioplastic.network.decision import SILENCE, DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP
 from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
-from bioplastic.results import metric_rows, write_json, write_metrics_long
+from bioplastic.results import metric_rows, read_arrays, write_arrays, write_json, write_metrics_long
 from bioplastic.studies import conv_stdp
 from bioplastic.sweep import map_tasks
 
@@ -143,24 +141,6 @@ def _unit_path(out_dir: Path, kind: str, seed: int, radii, extra: str = "") -> P
     return Path(out_dir) / "units" / f"{kind}_seed{seed}_{_radii_name(radii)}{extra}.npz"
 
 
-def _save(path: Path, meta: dict, **arrays) -> None:
-    """Atomic: a stage file is complete or absent. Binary maps are bit-packed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    packed = {k: (np.packbits(v, axis=-1) if v.dtype == bool else v) for k, v in arrays.items()}
-    shapes = {k: v.shape[-1] for k, v in arrays.items() if v.dtype == bool}
-    np.savez(tmp, meta=np.array(json.dumps({**meta, "bits": shapes})), **packed)
-    os.replace(tmp, path)
-
-
-def _load(path: Path) -> tuple[dict, dict]:
-    with np.load(path) as saved:
-        meta = json.loads(str(saved["meta"]))
-        arrays = {k: (np.unpackbits(saved[k], axis=-1, count=meta["bits"][k]).astype(bool)
-                      if k in meta["bits"] else saved[k]) for k in saved.files if k != "meta"}
-    return meta, arrays
-
-
 # --- the decision layer ---------------------------------------------------------------------
 
 
@@ -235,7 +215,7 @@ def task1(task) -> dict:
     timings[f"train_{decision}_s"] = time.perf_counter() - began
     carried = best if f["task1_state"] == "best" else {"epoch": curve["epoch"][-1], "weights": layer.weights,
                                                         "rule": asdict(layer.rule)}
-    _save(path, {"seen": seen, "rule": carried["rule"], "epoch": carried["epoch"], "train_idx_seed": seed},
+    write_arrays(path, {"seen": seen, "rule": carried["rule"], "epoch": carried["epoch"], "train_idx_seed": seed},
           **{f"w_{k}": v for k, v in weights.items() if k != decision}, decision=carried["weights"],
           fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
           labels_test=labels["test"], train_idx=train_idx)
@@ -250,7 +230,7 @@ def task1(task) -> dict:
 def task2_features(task) -> dict:
     """The STDP layers continue on a task-2 training set; cached inputs of the decision layer."""
     config, seed, radii, training_set, out_dir = task
-    meta, unit = _load(_unit_path(out_dir, "task1", seed, radii))
+    meta, unit = read_arrays(_unit_path(out_dir, "task1", seed, radii))
     cfg1 = _with_radii(_task_config(config, 1), radii)
     cfg2 = _with_radii(_task_config(config, 2), radii)
     spec, coding, letters, letters_test = conv_stdp.prepare(cfg2)
@@ -277,7 +257,7 @@ def task2_features(task) -> dict:
     seen = dict(meta["seen"])
     steps, stdp = conv_stdp.train_feature_layers(cfg2, spec, steps, weights, rng, seed, cfg2["conv"]["epochs"],
                                                  None, timings, seen, tag=f" {_radii_name(radii)} {training_set}")
-    _save(_unit_path(out_dir, "task2", seed, radii, f"_{training_set}"), {"seen": seen},
+    write_arrays(_unit_path(out_dir, "task2", seed, radii, f"_{training_set}"), {"seen": seen},
           **{f"w_{k}": v for k, v in weights.items()},
           **{f"fired_{k}": s >= 0 for k, s in steps.items()}, **{f"labels_{k}": v for k, v in labels.items()},
           n_digits_in_train=np.array(len(labels["train"]) - len(letter_idx)))
@@ -301,8 +281,8 @@ def task2_decision(task) -> list[dict]:
     """Task 2 of one variant (the Langevin task returns one result per range)."""
     config, seed, variant, radii, out_dir = task
     f = config["forgetting"]
-    meta1, unit1 = _load(_unit_path(out_dir, "task1", seed, radii))
-    _, unit2 = _load(_unit_path(out_dir, "task2", seed, radii, f"_{_training_set(variant)}"))
+    meta1, unit1 = read_arrays(_unit_path(out_dir, "task1", seed, radii))
+    _, unit2 = read_arrays(_unit_path(out_dir, "task2", seed, radii, f"_{_training_set(variant)}"))
     cfg2 = _with_radii(_task_config(config, 2), radii)
     spec, *_ = conv_stdp.prepare(cfg2)
     rng = np.random.default_rng([seed, 17, *radii, zlib.crc32(variant.encode())])
