@@ -74,6 +74,73 @@ def test_every_weight_stays_within_its_own_range_during_task_2():
     assert np.array_equal(layer.weights32, layer.weights.astype(np.float32))
 
 
+def _decision_run(stop_at=None, checkpoint=None):
+    """Four epochs of a small decision layer, tested on two sets before the first and after each, the
+    best "held" epoch kept; with ``stop_at``, interrupted during that epoch (KeyboardInterrupt)."""
+    spec = small_spec()
+    layer = DecisionLayer(spec, np.random.default_rng(4).uniform(0.3, 0.7, (4, 6, 3, 3)), spec.projections["s3"].rule)
+    fired, labels = _binary_inputs(layer, 120, seed=5)
+    tests = {"held": _binary_inputs(layer, 40, seed=6), "other": _binary_inputs(layer, 40, seed=7)}
+    if stop_at:
+        real, calls = layer.train_epoch, []
+
+        def train_epoch(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == stop_at:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        layer.train_epoch = train_epoch
+    rng = np.random.default_rng(8)
+    run = conv_stdp.decision_epochs(layer, fired, labels, tests, 4, rng, "test", test_first=True, keep_best="held",
+                                    checkpoint=checkpoint)
+    return run, layer
+
+
+def test_decision_epochs_resume_after_an_interruption_with_the_same_curve_best_state_and_weights(tmp_path):
+    """The loop shared by conv_stdp and both tasks of forgetting_conv: stopped during epoch 3, the
+    rerun continues from the checkpoint and ends exactly where an uninterrupted run ends, the state
+    kept at the best tested epoch included."""
+    whole, whole_layer = _decision_run()
+    assert whole.curve["epoch"] == [0, 1, 2, 3, 4] and whole.curve["train_correct"][0] is None
+    assert whole.best["epoch"] == whole.curve["epoch"][int(np.argmax(whole.curve["held"]))]
+    checkpoint = tmp_path / "checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        _decision_run(stop_at=3, checkpoint=checkpoint)
+    assert checkpoint.exists()
+    resumed, layer = _decision_run(checkpoint=checkpoint)
+    assert resumed.curve == whole.curve and resumed.best["epoch"] == whole.best["epoch"]
+    np.testing.assert_array_equal(resumed.best["weights"], whole.best["weights"])
+    np.testing.assert_array_equal(layer.weights, whole_layer.weights)
+    assert layer.rule == whole_layer.rule
+
+
+def test_a_decision_checkpoint_of_the_earlier_format_is_resumed(tmp_path):
+    """conv_stdp's checkpoints written before the shared loop (weights under ``w_s3``, curve keys
+    ``test_accuracy``/``test_silence``) are converted, not refused or silently restarted."""
+    from bioplastic.results import read_arrays, write_arrays
+    spec = small_spec()
+    layer = DecisionLayer(spec, np.random.default_rng(4).uniform(0.3, 0.7, (4, 6, 3, 3)), spec.projections["s3"].rule)
+    fired, labels = _binary_inputs(layer, 120, seed=5)
+    tests = {"test": _binary_inputs(layer, 40, seed=6)}
+    whole = conv_stdp.decision_epochs(layer, fired, labels, tests, 3, np.random.default_rng(8), "whole")
+    checkpoint = tmp_path / "checkpoint_decision_seed0.npz"
+    first = DecisionLayer(spec, np.random.default_rng(4).uniform(0.3, 0.7, (4, 6, 3, 3)), spec.projections["s3"].rule)
+    conv_stdp.decision_epochs(first, fired, labels, tests, 1, np.random.default_rng(8), "one", checkpoint=checkpoint)
+    meta, arrays = read_arrays(checkpoint)
+    curve = meta["curve"]
+    legacy = {key: meta[key] for key in ("epoch", "spent", "rule", "clamped", "rng")}
+    legacy["curve"] = {"epoch": curve["epoch"], "test_accuracy": curve["test"], "test_silence": curve["test_silence"],
+                       "train_correct": curve["train_correct"], "train_silence": curve["train_silence"]}
+    checkpoint.unlink()
+    write_arrays(checkpoint, legacy, w_s3=arrays["weights"])
+    conv_stdp._upgrade_checkpoint(checkpoint, "s3")
+    resumed_layer = DecisionLayer(spec, np.zeros((4, 6, 3, 3)), spec.projections["s3"].rule)
+    resumed = conv_stdp.decision_epochs(resumed_layer, fired, labels, tests, 3, np.random.default_rng(0), "resumed",
+                                        checkpoint=checkpoint)
+    assert resumed.curve == whole.curve
+    np.testing.assert_array_equal(resumed_layer.weights, layer.weights)
+
+
 def test_langevin_noise_has_the_configured_sigma():
     """With zero learning rates the weights only receive the noise: between two consecutive
     snapshots (one image) each weight moves by one N(0, sigma) draw."""
@@ -139,3 +206,4 @@ def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_
         assert weights["s3"].dims == ("radii", "seed", "s3_map", "s3_channel", "s3_ky", "s3_kx")
         assert list(weights.phase.values) == ["task1", "task2_letters"]
     assert "| freeze | 3, 1 |" in (tmp_path / "table.md").read_text()
+    assert not list((tmp_path / "units").glob("checkpoint_*"))       # per-epoch checkpoints end with their task

@@ -16,7 +16,7 @@ both give the same spikes, winners and kernels.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from bioplastic.encoding import LatencyCoding, encode_latency_cached
 from bioplastic.errors import BioplasticError, ConfigError
 from bioplastic.network import convfast
 from bioplastic.network.convnet import INPUT, LayerTraining, conv_network_from_config
-from bioplastic.network.decision import DecisionLayer
+from bioplastic.network.decision import SILENCE, DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP
 from bioplastic.results import metric_rows, read_arrays, write_arrays, write_json, write_metrics_long
 from bioplastic.studies.common import load_split
@@ -194,39 +194,112 @@ def _load_checkpoint(path):
 
 def _decision_epochs(config, spec, weights, steps, train_labels, test_labels, rng, seed, timings, progress,
                      checkpoint) -> dict:
-    """R-STDP epochs on the cached maps; after each epoch the decision layer and the curve so far are
-    checkpointed, and after each test the curve is written to ``progress``."""
+    """R-STDP epochs on the cached maps, tested every ``conv.test_every`` epochs; the curve so far is
+    written to ``progress`` after each test, and the run is resumable from ``checkpoint``."""
     decision = spec.decision_layer
     layer = DecisionLayer(spec, weights[decision], spec.projections[decision].rule)
-    curve = {"epoch": [], "test_accuracy": [], "test_silence": [], "train_correct": [], "train_silence": []}
-    done, spent = 0, {"train": 0.0, "test": 0.0}
-    if checkpoint.exists():
-        saved, _, meta = _load_checkpoint(checkpoint)
-        layer.restore(saved[decision], meta["rule"], meta["clamped"])
-        rng.bit_generator.state = meta["rng"]
-        done, curve, spent = meta["epoch"], meta["curve"], meta["spent"]
     fired = {split: s >= 0 for split, s in steps.items()}
-    n_epochs, every = int(config["conv"]["epochs"][decision]), int(config["conv"]["test_every"])
-    for epoch in tqdm(range(done + 1, n_epochs + 1), desc=f"seed {seed}: R-STDP {decision}", unit="epoch",
-                      initial=done, total=n_epochs, leave=False):
-        began = time.perf_counter()
-        stats = layer.train_epoch(fired["train"], train_labels, rng.permutation(len(train_labels)))
-        spent["train"] += time.perf_counter() - began
-        if not epoch % every or epoch == n_epochs:
-            began = time.perf_counter()
-            predicted = layer.predict(fired["test"])
-            spent["test"] += time.perf_counter() - began
-            for key, value in (("epoch", epoch), ("test_accuracy", 100.0 * float(np.mean(predicted == test_labels))),
-                               ("test_silence", 100.0 * float(np.mean(predicted < 0))),
-                               ("train_correct", 100.0 * stats.correct), ("train_silence", 100.0 * stats.silence)):
-                curve[key].append(value)
-            write_json(progress, {"seed": seed, "curve": curve, "timings": {**timings, **spent}})
-        _save_checkpoint(checkpoint, {decision: layer.weights}, {},
-                         {"epoch": epoch, "curve": curve, "spent": spent, "rule": asdict(layer.rule),
-                          "clamped": layer.clamped, "rng": rng.bit_generator.state})
+    _upgrade_checkpoint(checkpoint, decision)
+
+    def on_test(curve, spent):
+        write_json(progress, {"seed": seed, "curve": _as_conv_curve(curve), "timings": {**timings, **spent}})
+
+    run = decision_epochs(layer, fired["train"], train_labels, {"test": (fired["test"], test_labels)},
+                          int(config["conv"]["epochs"][decision]), rng, f"seed {seed}: R-STDP {decision}",
+                          test_every=int(config["conv"]["test_every"]), checkpoint=checkpoint, on_test=on_test)
     weights[decision] = layer.weights.reshape(weights[decision].shape)
-    timings[f"train_{decision}_s"], timings["test_s"] = spent["train"], spent["test"]
-    return curve
+    timings[f"train_{decision}_s"], timings["test_s"] = run.spent["train"], run.spent["test"]
+    return _as_conv_curve(run.curve)
+
+
+def _as_conv_curve(curve: dict) -> dict:
+    """This study's curve keys (metrics.json since its first version) from :func:`decision_epochs`'s."""
+    return {"epoch": curve["epoch"], "test_accuracy": curve["test"], "test_silence": curve["test_silence"],
+            "train_correct": curve["train_correct"], "train_silence": curve["train_silence"]}
+
+
+def _upgrade_checkpoint(path: Path, decision: str) -> None:
+    """A decision-layer checkpoint written by bioplastic before :func:`decision_epochs` (weights
+    under ``w_<layer>``, this study's curve keys) is rewritten in that function's format."""
+    if not path.exists():
+        return
+    meta, arrays = read_arrays(path)
+    if "weights" in arrays:
+        return
+    curve = meta["curve"]
+    curve = {"epoch": curve["epoch"], "train_correct": curve["train_correct"], "train_silence": curve["train_silence"],
+             "test": curve["test_accuracy"], "test_silence": curve["test_silence"]}
+    write_arrays(path, dict(meta, curve=curve, best_accuracy=-1.0, best_epoch=None, best_rule=None),
+                 weights=arrays[f"w_{decision}"])
+
+
+@dataclass
+class DecisionRun:
+    """What :func:`decision_epochs` returns: ``curve`` (``epoch``; ``train_correct`` and ``train_silence``,
+    % of that epoch's training decisions, None at epoch 0; per test set ``<name>`` and ``<name>_silence``,
+    % of its images); ``best``: the state at the best tested accuracy on ``keep_best`` (``epoch``,
+    ``weights``, ``rule``), or None; ``spent``: seconds of training and of testing."""
+    curve: dict
+    best: dict | None
+    spent: dict
+
+
+def decision_epochs(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray, tests: dict, n_epochs: int,
+                    rng: np.random.Generator, desc: str, *, test_every: int = 1, test_first: bool = False,
+                    keep_best: str | None = None, checkpoint: Path | None = None, on_test=None) -> DecisionRun:
+    """Train ``layer`` for ``n_epochs`` epochs on the cached binary inputs ``fired`` (a new image
+    order from ``rng`` each epoch); test every set of ``tests`` (name -> (fired, labels)) after every
+    ``test_every``-th epoch and the last, and as epoch 0 before the first with ``test_first``.
+
+    With ``checkpoint`` (a file path) the layer, its adapted rates, ``rng``, the curve and the best
+    state are written there after every epoch, and a call that finds the file continues from it: an
+    interrupted run resumes at its last finished epoch with the same results as an uninterrupted one
+    (the caller removes the file once the result is kept). ``on_test(curve, spent)`` after each test.
+    """
+    curve = {"epoch": [], "train_correct": [], "train_silence": []}
+    for name in tests:
+        curve[name], curve[f"{name}_silence"] = [], []
+    best, best_accuracy = None, -1.0
+    spent = {"train": 0.0, "test": 0.0}
+    first = 0 if test_first else 1
+    done = first - 1
+    if checkpoint is not None and Path(checkpoint).exists():
+        meta, arrays = read_arrays(checkpoint)
+        layer.restore(arrays["weights"], meta["rule"], meta["clamped"])
+        rng.bit_generator.state = meta["rng"]
+        done, curve, spent, best_accuracy = meta["epoch"], meta["curve"], meta["spent"], meta["best_accuracy"]
+        if "best_weights" in arrays:
+            best = {"epoch": meta["best_epoch"], "weights": arrays["best_weights"], "rule": meta["best_rule"]}
+    for epoch in tqdm(range(done + 1, n_epochs + 1), desc=desc, unit="epoch", initial=done + 1 - first,
+                      total=n_epochs + 1 - first, leave=False):
+        stats = None
+        if epoch:
+            began = time.perf_counter()
+            stats = layer.train_epoch(fired, labels, rng.permutation(len(labels)))
+            spent["train"] += time.perf_counter() - began
+        if epoch % test_every == 0 or epoch == n_epochs:
+            began = time.perf_counter()
+            curve["epoch"].append(epoch)
+            curve["train_correct"].append(100.0 * stats.correct if stats else None)
+            curve["train_silence"].append(100.0 * stats.silence if stats else None)
+            for name, (test_fired, test_labels) in tests.items():
+                predicted = layer.predict(test_fired)
+                curve[name].append(100.0 * float(np.mean(predicted == test_labels)))
+                curve[f"{name}_silence"].append(100.0 * float(np.mean(predicted == SILENCE)))
+            spent["test"] += time.perf_counter() - began
+            if keep_best and curve[keep_best][-1] > best_accuracy:
+                best_accuracy = curve[keep_best][-1]
+                best = {"epoch": epoch, "weights": layer.weights.copy(), "rule": asdict(layer.rule)}
+            if on_test is not None:
+                on_test(curve, spent)
+        if checkpoint is not None:
+            kept = {"best_weights": best["weights"]} if best else {}
+            write_arrays(checkpoint, {"epoch": epoch, "curve": curve, "spent": spent, "rule": asdict(layer.rule),
+                                      "clamped": layer.clamped, "rng": rng.bit_generator.state,
+                                      "best_accuracy": best_accuracy, "best_epoch": best and best["epoch"],
+                                      "best_rule": best and best["rule"]},
+                         weights=layer.weights, **kept)
+    return DecisionRun(curve, best, spent)
 
 
 def summarize(results: list[dict], config: dict) -> dict:

@@ -152,31 +152,8 @@ def _decision_rule(spec, n_train: int, f: dict, adaptive_int: float | None = Non
     return replace(rule, **changes)
 
 
-def _accuracy(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    predicted = layer.predict(fired)
-    return 100.0 * float(np.mean(predicted == labels)), 100.0 * float(np.mean(predicted == SILENCE))
-
-
-def train_decision(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray, tests: dict, n_epochs: int,
-                   rng: np.random.Generator, desc: str, keep_best: str | None = None, test_first: bool = False):
-    """``n_epochs`` epochs on (fired, labels); every test set of ``tests`` (name -> (fired, labels))
-    after each epoch (and as epoch 0 before the first with ``test_first``). Returns the curve and,
-    with ``keep_best``, the state at the epoch with the best accuracy on that test set."""
-    curve = {"epoch": [], "train_correct": []}
-    for name in tests:
-        curve[name], curve[f"{name}_silence"] = [], []
-    best = (-1.0, None)
-    for epoch in tqdm(range(0 if test_first else 1, n_epochs + 1), desc=desc, unit="epoch", leave=False):
-        stats = layer.train_epoch(fired, labels, rng.permutation(len(labels))) if epoch else None
-        curve["epoch"].append(epoch)
-        curve["train_correct"].append(100.0 * stats.correct if stats else None)
-        for name, (test_fired, test_labels) in tests.items():
-            accuracy, silence = _accuracy(layer, test_fired, test_labels)
-            curve[name].append(accuracy)
-            curve[f"{name}_silence"].append(silence)
-        if keep_best and curve[keep_best][-1] > best[0]:
-            best = (curve[keep_best][-1], {"epoch": epoch, "weights": layer.weights.copy(), "rule": asdict(layer.rule)})
-    return curve, best[1]
+def _accuracy(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray) -> float:
+    return 100.0 * float(np.mean(layer.predict(fired) == labels))
 
 
 # --- stage 1: task 1 ------------------------------------------------------------------------
@@ -208,17 +185,21 @@ def task1(task) -> dict:
     decision = spec.decision_layer
     f = config["forgetting"]
     layer = DecisionLayer(spec, weights[decision], _decision_rule(spec, len(train_idx), f))
-    began = time.perf_counter()
-    curve, best = train_decision(layer, fired["train"], labels["train"], {"digits": (fired["test"], labels["test"])},
-                                 int(cfg["conv"]["epochs"][decision]), rng, f"seed {seed}{tag}: task 1 {decision}",
-                                 keep_best="digits")
-    timings[f"train_{decision}_s"] = time.perf_counter() - began
+    checkpoint = _unit_path(out_dir, "checkpoint_task1", seed, radii)
+    tests = {"digits": (fired["test"], labels["test"])}
+    trained = conv_stdp.decision_epochs(layer, fired["train"], labels["train"], tests,
+                                        int(cfg["conv"]["epochs"][decision]), rng,
+                                        f"seed {seed}{tag}: task 1 {decision}", keep_best="digits",
+                                        checkpoint=checkpoint)
+    curve, best = trained.curve, trained.best
+    timings[f"train_{decision}_s"], timings["test_s"] = trained.spent["train"], trained.spent["test"]
     carried = best if f["task1_state"] == "best" else {"epoch": curve["epoch"][-1], "weights": layer.weights,
                                                         "rule": asdict(layer.rule)}
     write_arrays(path, {"seen": seen, "rule": carried["rule"], "epoch": carried["epoch"], "train_idx_seed": seed},
           **{f"w_{k}": v for k, v in weights.items() if k != decision}, decision=carried["weights"],
           fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
           labels_test=labels["test"], train_idx=train_idx)
+    checkpoint.unlink(missing_ok=True)
     return {"seed": seed, "radii": list(radii), "curve": curve, "carried_epoch": carried["epoch"],
             "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings,
             "stdp": stdp}
@@ -314,12 +295,15 @@ def task2_decision(task) -> list[dict]:
             layer.protect(plastic=protection[1])
         elif protection:
             layer.protect(bounds=protection[1])
-        began = time.perf_counter()
-        curve, _ = train_decision(layer, unit2["fired_train"], unit2["labels_train"], tests, n_epochs, rng,
-                                  f"seed {seed} {variant}{'_' + name if name else ''}: task 2", test_first=True)
         label = f"{variant}_{name}" if name else variant
-        results.append({"seed": seed, "variant": label, "radii": list(radii), "curve": curve,
+        checkpoint = _unit_path(out_dir, "checkpoint_task2", seed, radii, f"_{label}")
+        began = time.perf_counter()
+        trained = conv_stdp.decision_epochs(layer, unit2["fired_train"], unit2["labels_train"], tests, n_epochs, rng,
+                                            f"seed {seed} {label}: task 2", test_first=True, checkpoint=checkpoint)
+        results.append({"seed": seed, "variant": label, "radii": list(radii), "curve": trained.curve,
                         "train_s": time.perf_counter() - began, "n_train": len(unit2["labels_train"]), **extra})
+    for result in results:              # kept by the task cache once returned
+        _unit_path(out_dir, "checkpoint_task2", seed, radii, f"_{result['variant']}").unlink(missing_ok=True)
     return results
 
 
@@ -332,7 +316,7 @@ def langevin_ranges(spec, unit1: dict, rule: dict, lang: dict, rng) -> tuple[dic
     q = hyndman_fan_quantiles(snapshots, probabilities) / scale + layer.rule.w_min
     bounds = {name: (q[2 * i], q[2 * i + 1]) for i, name in enumerate(names)}
     width = {name: float(np.mean(high - low)) for name, (low, high) in bounds.items()}
-    after = _accuracy(layer, unit1["fired_test"], unit1["labels_test"])[0]
+    after = _accuracy(layer, unit1["fired_test"], unit1["labels_test"])
     return bounds, {"langevin_snapshots": len(snapshots), "langevin_mean_range": width,
                     "langevin_digits_after": after}
 
