@@ -11,6 +11,7 @@ from bioplastic.config import load_config
 from bioplastic.errors import ConfigError
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
+from bioplastic.results import read_arrays
 from bioplastic.studies import conv_stdp, forgetting_conv
 
 EXPERIMENT = "experiments/forgetting_conv.yaml"
@@ -117,7 +118,7 @@ def test_decision_epochs_resume_after_an_interruption_with_the_same_curve_best_s
 def test_a_decision_checkpoint_of_the_earlier_format_is_resumed(tmp_path):
     """conv_stdp's checkpoints written before the shared loop (weights under ``w_s3``, curve keys
     ``test_accuracy``/``test_silence``) are converted, not refused or silently restarted."""
-    from bioplastic.results import read_arrays, write_arrays
+    from bioplastic.results import write_arrays
     spec = small_spec()
     layer = DecisionLayer(spec, np.random.default_rng(4).uniform(0.3, 0.7, (4, 6, 3, 3)), spec.projections["s3"].rule)
     fired, labels = _binary_inputs(layer, 120, seed=5)
@@ -139,6 +140,34 @@ def test_a_decision_checkpoint_of_the_earlier_format_is_resumed(tmp_path):
                                         checkpoint=checkpoint)
     assert resumed.curve == whole.curve
     np.testing.assert_array_equal(resumed_layer.weights, layer.weights)
+
+
+def test_an_interrupted_task_1_resumes_without_training_s1_s2_again_and_ends_as_an_uninterrupted_one(
+        real_data, tmp_path, monkeypatch):
+    overrides = ["forgetting.radii=[[3,1]]", "data.n_train=100", "data.n_test=40", "conv.epochs.s3=3"]
+    config = forgetting_conv.stage_config(load_config(EXPERIMENT, overrides, quick=True), 1)
+    for name in ("whole", "stopped"):
+        (tmp_path / name / "units").mkdir(parents=True)
+    whole = forgetting_conv.task1((config, 0, [3, 1], tmp_path / "whole"))
+    real_epoch, calls = DecisionLayer.train_epoch, []
+
+    def stop_at_epoch_2(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args, **kwargs)
+    monkeypatch.setattr(DecisionLayer, "train_epoch", stop_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        forgetting_conv.task1((config, 0, [3, 1], tmp_path / "stopped"))
+    monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+    monkeypatch.setattr(conv_stdp, "train_feature_layers", lambda *a, **k: pytest.fail("S1/S2 trained again"))
+    resumed = forgetting_conv.task1((config, 0, [3, 1], tmp_path / "stopped"))
+    assert resumed["curve"] == whole["curve"] and resumed["carried_epoch"] == whole["carried_epoch"]
+    _, kept = read_arrays(tmp_path / "stopped" / "units" / "task1_seed0_r3_1.npz")
+    _, expected = read_arrays(tmp_path / "whole" / "units" / "task1_seed0_r3_1.npz")
+    for key in expected:
+        np.testing.assert_array_equal(kept[key], expected[key], err_msg=key)
+    assert not list((tmp_path / "stopped" / "units").glob("checkpoint_*"))
 
 
 def test_langevin_noise_has_the_configured_sigma():

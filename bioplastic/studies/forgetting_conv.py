@@ -174,13 +174,23 @@ def task1(task) -> dict:
     train_idx, test_idx = _samples(cfg, train, test, seed)
     timings, seen = {}, {}
     rng = np.random.default_rng([seed, 11, *radii])
-    steps = conv_stdp.encoded(cfg["data"]["dataset"], {"train": train.images[train_idx],
-                                                       "test": test.images[test_idx]}, coding, timings)
-    weights = spec.initial_weights(seed)
     tag = f" {_radii_name(radii)}"
-    steps, stdp = conv_stdp.train_feature_layers(cfg, spec, steps, weights, rng, seed, cfg["conv"]["epochs"],
-                                                 cfg["conv"]["stdp_images"], timings, seen, tag=tag)
-    fired = {split: s >= 0 for split, s in steps.items()}
+    features = _unit_path(out_dir, "checkpoint_task1_features", seed, radii)
+    if features.exists():               # an interrupted task: S1/S2 were trained already
+        meta, arrays = read_arrays(features)
+        weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w_")}
+        fired = {split: arrays[f"fired_{split}"] for split in ("train", "test")}
+        seen, stdp, timings = meta["seen"], meta["stdp"], meta["timings"]
+        rng.bit_generator.state = meta["rng"]
+    else:
+        steps = conv_stdp.encoded(cfg["data"]["dataset"], {"train": train.images[train_idx],
+                                                           "test": test.images[test_idx]}, coding, timings)
+        weights = spec.initial_weights(seed)
+        steps, stdp = conv_stdp.train_feature_layers(cfg, spec, steps, weights, rng, seed, cfg["conv"]["epochs"],
+                                                     cfg["conv"]["stdp_images"], timings, seen, tag=tag)
+        fired = {split: s >= 0 for split, s in steps.items()}
+        write_arrays(features, {"seen": seen, "stdp": stdp, "timings": timings, "rng": rng.bit_generator.state},
+                     **{f"w_{k}": v for k, v in weights.items()}, **{f"fired_{k}": v for k, v in fired.items()})
     labels = {"train": train.labels[train_idx], "test": test.labels[test_idx]}
     decision = spec.decision_layer
     f = config["forgetting"]
@@ -200,6 +210,7 @@ def task1(task) -> dict:
           fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
           labels_test=labels["test"], train_idx=train_idx)
     checkpoint.unlink(missing_ok=True)
+    features.unlink(missing_ok=True)
     return {"seed": seed, "radii": list(radii), "curve": curve, "carried_epoch": carried["epoch"],
             "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings,
             "stdp": stdp}
