@@ -37,7 +37,8 @@ def _run(args) -> int:
     args.interrupted_out = out
     flags = {"quick": args.quick, "device": args.device, "workers": args.workers, "overrides": list(args.overrides),
              "out": args.out, "overwrite": args.overwrite}
-    with run_directory(out, config, command=args.command_line, overwrite=args.overwrite, flags=flags) as work_dir:
+    with run_directory(out, config, command=args.command_line, overwrite=args.overwrite, flags=flags,
+                       resumable=getattr(study, "resumable_change", None)) as work_dir:
         metrics = study.run(config, work_dir)
         text = write_summary(work_dir, study, metrics, title=config.get("title") or args.config,
                              command=args.command_line)

@@ -172,12 +172,15 @@ def _record_failure(partial: Path, provenance: dict, exc: BaseException, started
 
 @contextmanager
 def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False,
-                  flags: dict | None = None):
+                  flags: dict | None = None, resumable=None):
     """Yield ``<out>.partial``; on success rename it to ``out``.
 
     An existing ``<out>.partial`` of the same config (an interrupted run) is resumed: the tasks
     it finished are not run again. One of another config is refused (hours of finished tasks
-    are not discarded silently) unless ``overwrite``.
+    are not discarded silently) unless ``overwrite``, or unless ``resumable(stored config text,
+    config, partial folder)`` (a study's ``resumable_change``) names the difference as one its checkpoints allow
+    (e.g. more or fewer decision-layer epochs): then it is resumed under the new config, and
+    provenance records the change.
     """
     from bioplastic.sweep import cached_task_count, task_cache
 
@@ -187,9 +190,12 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
                           "or pass --overwrite to replace it.")
     partial = out.with_name(out.name + ".partial")
     tasks = partial / ".tasks"
-    same_config = (partial / "config.yaml").exists() and (partial / "config.yaml").read_text() == dump(config)
-    if same_config:          # finished tasks, and checkpoints a study keeps inside a task, carry on
-        print(f"resuming {partial}: {cached_task_count(tasks)} finished tasks are kept.")
+    stored = (partial / "config.yaml").read_text() if (partial / "config.yaml").exists() else None
+    same_config = stored == dump(config)
+    change = resumable(stored, config, partial) if stored and not same_config and not overwrite and resumable else None
+    if same_config or change:    # finished tasks, and checkpoints a study keeps inside a task, carry on
+        print(f"resuming {partial}{' with ' + change if change else ''}: "
+              f"{cached_task_count(tasks)} finished tasks are kept.")
     elif partial.exists() and not overwrite:
         raise ConfigError(f"{str(partial)!r} holds an interrupted run of another configuration "
                           f"({cached_task_count(tasks)} finished tasks). To resume it, run its own config: "
@@ -202,7 +208,8 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     started = time.time()
     provenance = {"started": datetime.now(UTC).isoformat(), "command": command or sys.argv,
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
-                  "flags": flags or {}, "resumed_tasks": cached_task_count(tasks)}
+                  "flags": flags or {}, "resumed_tasks": cached_task_count(tasks),
+                  **({"resumed_with_change": change} if change else {})}
     write_json(partial / "provenance.json", provenance)
     read = {}
     try:

@@ -255,6 +255,7 @@ def test_quick_variant_learns_digits_far_above_chance(real_data, tmp_path):
     assert max(curve["test_accuracy"]) > curve["test_accuracy"][0]         # the decision layer learns
     for name in ("accuracy_over_epochs.png", "encoding.png", "weights.nc", "progress_seed0.json"):
         assert (tmp_path / name).exists(), name
+    assert not list(tmp_path.glob("checkpoint_*"))                          # removed once every seed is done
     table = pd.read_csv(tmp_path / "metrics_long.csv")                     # the numbers behind the figure
     accuracy = table[table.metric == "test_accuracy_percent"]
     assert accuracy.checkpoint.tolist() == curve["epoch"] and accuracy.value.tolist() == curve["test_accuracy"]
@@ -325,4 +326,40 @@ def test_an_interrupted_seed_resumes_from_its_checkpoints_with_the_same_result(r
     assert resumed["curve"] == whole["curve"] and resumed["curve"]["epoch"] == [1, 2, 3]
     for name in ("s1", "s2", "s3"):
         np.testing.assert_array_equal(resumed["weights"][name], whole["weights"][name])
-    assert not list(out.glob("checkpoint_*"))                      # removed once the seed is done
+    assert len(list(out.glob("checkpoint_*"))) == 2       # kept until the whole run ends (run() removes them)
+
+
+def test_an_interrupted_run_resumes_with_more_or_fewer_decision_epochs_and_not_fewer_than_it_trained(
+        real_data, tmp_path, monkeypatch, capsys):
+    """`bioplastic run ... conv.epochs.s3=N --out OUT` over an interrupted OUT.partial of the same
+    config but another N resumes it (the first N epochs of a longer run are a run of N); asking
+    for fewer epochs than the checkpoints hold is refused before anything runs."""
+    import json
+
+    from bioplastic import cli
+    small = ["seeds=[0]", "data.n_train=150", "data.n_test=60", "conv.stdp_images=150", "conv.epochs.s1=1",
+             "conv.epochs.s2=1", "network.projections.input_to_s1.plasticity.parameters.double_every=50",
+             "network.projections.c1_to_s2.plasticity.parameters.double_every=50"]
+    experiment = "experiments/conv_stdp_mnist.yaml"
+    assert cli.main(["run", experiment, *small, "conv.epochs.s3=2", "--out", str(tmp_path / "two")]) == 0
+    real_epoch, calls = DecisionLayer.train_epoch, []
+
+    def stop_at_epoch_3(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args, **kwargs)
+    monkeypatch.setattr(DecisionLayer, "train_epoch", stop_at_epoch_3)
+    out = tmp_path / "stopped"
+    assert cli.main(["run", experiment, *small, "conv.epochs.s3=5", "--out", str(out)]) == 130
+    monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+    assert cli.main(["run", experiment, *small, "conv.epochs.s3=1", "--out", str(out)]) == 2
+    refusal = capsys.readouterr().err
+    assert "has trained more decision-layer epochs already (checkpoint_decision_seed0.npz: 2)" in refusal
+    assert json.loads((out.with_name("stopped.partial") / "provenance.json").read_text())["status"] == "interrupted"
+    assert cli.main(["run", experiment, *small, "conv.epochs.s3=2", "--out", str(out)]) == 0
+    expected = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["test_accuracy_per_seed"] == expected["test_accuracy_per_seed"]
+    assert json.loads((out / "provenance.json").read_text())["resumed_with_change"] == "conv.epochs.s3: 5 -> 2"
+    assert "s3: 2" in (out / "config.yaml").read_text()

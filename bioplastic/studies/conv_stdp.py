@@ -15,6 +15,7 @@ both give the same spikes, winners and kernels.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bioplastic import netcdf, plotting
+from bioplastic.config import dump
 from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.encoding import LatencyCoding, encode_latency_cached
 from bioplastic.errors import BioplasticError, ConfigError
@@ -100,7 +102,8 @@ def train_seed(task) -> dict:
 
     Resumable: the trained S1/S2 with the cached decision-layer input, and the decision layer
     after every epoch, are checkpointed in the run folder; rerunning the same command with the
-    same ``--out`` continues from the last checkpoint (removed when the seed is done).
+    same ``--out`` continues from the last checkpoint, also with another number of decision-layer
+    epochs (:func:`resumable_change`). :func:`run` removes the checkpoints once every seed is done.
     """
     config, seed, out_dir = task
     spec, coding, train, test = prepare(config)
@@ -120,8 +123,6 @@ def train_seed(task) -> dict:
         _save_checkpoint(checkpoints["features"], weights, steps, dict(meta, rng=rng.bit_generator.state))
     curve = _decision_epochs(config, spec, weights, steps, train.labels[train_idx], test.labels[test_idx],
                              rng, seed, meta["timings"], out_dir / f"progress_seed{seed}.json", checkpoints["decision"])
-    for path in checkpoints.values():
-        path.unlink(missing_ok=True)
     return {"seed": seed, "curve": curve, "timings": meta["timings"], "stdp": meta["stdp"], "weights": weights,
             "active_fraction": {split: float((s >= 0).mean()) for split, s in steps.items()}}
 
@@ -259,46 +260,62 @@ def decision_epochs(layer: DecisionLayer, fired: np.ndarray, labels: np.ndarray,
     curve = {"epoch": [], "train_correct": [], "train_silence": []}
     for name in tests:
         curve[name], curve[f"{name}_silence"] = [], []
-    best, best_accuracy = None, -1.0
+    best, best_accuracy, trained = None, -1.0, None
     spent = {"train": 0.0, "test": 0.0}
     first = 0 if test_first else 1
     done = first - 1
     if checkpoint is not None and Path(checkpoint).exists():
         meta, arrays = read_arrays(checkpoint)
+        if meta["epoch"] > n_epochs:
+            raise ConfigError(f"{checkpoint} holds {meta['epoch']} trained decision-layer epochs, more than the "
+                              f"{n_epochs} asked for; they cannot be undone.")
         layer.restore(arrays["weights"], meta["rule"], meta["clamped"])
         rng.bit_generator.state = meta["rng"]
-        done, curve, spent, best_accuracy = meta["epoch"], meta["curve"], meta["spent"], meta["best_accuracy"]
+        done, spent, best_accuracy = meta["epoch"], meta["spent"], meta["best_accuracy"]
+        trained = meta.get("trained")
+        # A run resumed with more epochs: a test made only because its old last epoch was final is dropped,
+        # so that every seed's curve has the tested epochs of this schedule.
+        keep = [i for i, e in enumerate(meta["curve"]["epoch"]) if e % test_every == 0 or e == n_epochs]
+        curve = {key: [values[i] for i in keep] for key, values in meta["curve"].items()}
         if "best_weights" in arrays:
             best = {"epoch": meta["best_epoch"], "weights": arrays["best_weights"], "rule": meta["best_rule"]}
+
+    def test(epoch: int, trained: list | None) -> None:
+        nonlocal best, best_accuracy
+        began = time.perf_counter()
+        curve["epoch"].append(epoch)
+        curve["train_correct"].append(trained and trained[0])
+        curve["train_silence"].append(trained and trained[1])
+        for name, (test_fired, test_labels) in tests.items():
+            predicted = layer.predict(test_fired)
+            curve[name].append(100.0 * float(np.mean(predicted == test_labels)))
+            curve[f"{name}_silence"].append(100.0 * float(np.mean(predicted == SILENCE)))
+        spent["test"] += time.perf_counter() - began
+        if keep_best and curve[keep_best][-1] > best_accuracy:
+            best_accuracy = curve[keep_best][-1]
+            best = {"epoch": epoch, "weights": layer.weights.copy(), "rule": asdict(layer.rule)}
+        if on_test is not None:
+            on_test(curve, spent)
+
     for epoch in tqdm(range(done + 1, n_epochs + 1), desc=desc, unit="epoch", initial=done + 1 - first,
                       total=n_epochs + 1 - first, leave=False):
-        stats = None
+        trained = None
         if epoch:
             began = time.perf_counter()
             stats = layer.train_epoch(fired, labels, rng.permutation(len(labels)))
             spent["train"] += time.perf_counter() - began
+            trained = [100.0 * stats.correct, 100.0 * stats.silence]
         if epoch % test_every == 0 or epoch == n_epochs:
-            began = time.perf_counter()
-            curve["epoch"].append(epoch)
-            curve["train_correct"].append(100.0 * stats.correct if stats else None)
-            curve["train_silence"].append(100.0 * stats.silence if stats else None)
-            for name, (test_fired, test_labels) in tests.items():
-                predicted = layer.predict(test_fired)
-                curve[name].append(100.0 * float(np.mean(predicted == test_labels)))
-                curve[f"{name}_silence"].append(100.0 * float(np.mean(predicted == SILENCE)))
-            spent["test"] += time.perf_counter() - began
-            if keep_best and curve[keep_best][-1] > best_accuracy:
-                best_accuracy = curve[keep_best][-1]
-                best = {"epoch": epoch, "weights": layer.weights.copy(), "rule": asdict(layer.rule)}
-            if on_test is not None:
-                on_test(curve, spent)
+            test(epoch, trained)
         if checkpoint is not None:
             kept = {"best_weights": best["weights"]} if best else {}
             write_arrays(checkpoint, {"epoch": epoch, "curve": curve, "spent": spent, "rule": asdict(layer.rule),
-                                      "clamped": layer.clamped, "rng": rng.bit_generator.state,
+                                      "clamped": layer.clamped, "rng": rng.bit_generator.state, "trained": trained,
                                       "best_accuracy": best_accuracy, "best_epoch": best and best["epoch"],
                                       "best_rule": best and best["rule"]},
                          weights=layer.weights, **kept)
+    if done == n_epochs and (not curve["epoch"] or curve["epoch"][-1] != n_epochs):
+        test(n_epochs, trained)          # resumed with fewer epochs, ending on one that was not tested
     return DecisionRun(curve, best, spent)
 
 
@@ -369,6 +386,8 @@ def run(config: dict, out_dir) -> dict:
     save_encoding(config, coding, train, out_dir)
     tasks = [(config, int(seed), out_dir) for seed in config["seeds"]]
     results = map_tasks(train_seed, tasks, workers=int(config["workers"]), scheduler=config["scheduler"])
+    for path in Path(out_dir).glob("checkpoint_*_seed*.npz"):
+        path.unlink()
     metrics = summarize(results, config)
     write_json(out_dir / "metrics.json", metrics)
     write_metrics_long(out_dir, metric_table(metrics))
@@ -377,6 +396,33 @@ def run(config: dict, out_dir) -> dict:
         [r["seed"] for r in results]), study="conv_stdp", decision_layer=spec.decision_layer)
     plot(metrics, config, out_dir)
     return metrics
+
+
+def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
+    """Whether an interrupted run (``partial``, its config as ``stored`` text) may resume under
+    ``config``: only if the two differ in nothing but the decision layer's number of epochs, which
+    the checkpoints allow to grow or to shrink down to the epochs already trained (a shorter run's
+    epochs are the first epochs of a longer one: same image orders, rates adapted per image).
+    Returns the change, e.g. ``"conv.epochs.s3: 680 -> 40"``; None for any other difference."""
+    import yaml
+
+    decision = list(config["network"]["layers"])[-1]
+    try:
+        before = yaml.safe_load(stored)["conv"]["epochs"][decision]
+    except (KeyError, TypeError, yaml.YAMLError):
+        return None
+    after = config["conv"]["epochs"][decision]
+    candidate = copy.deepcopy(config)
+    candidate["conv"]["epochs"][decision] = before
+    if before == after or dump(candidate) != stored:
+        return None
+    trained = {path.name: read_arrays(path)[0]["epoch"] for path in sorted(Path(partial).glob("checkpoint_decision_*"))}
+    beyond = {name: epoch for name, epoch in trained.items() if epoch > after}
+    if beyond:
+        raise ConfigError(f"conv.epochs.{decision}={after}: the interrupted run in {str(partial)!r} has trained more "
+                          f"decision-layer epochs already ({', '.join(f'{k}: {v}' for k, v in beyond.items())}), "
+                          f"and they cannot be undone. Give at least {max(beyond.values())}, or another --out.")
+    return f"conv.epochs.{decision}: {before} -> {after}"
 
 
 def report(runs: list[tuple[dict, dict]]) -> str:
