@@ -58,6 +58,20 @@ def random_latencies(n, shape=(2, 10, 10), n_steps=6, seed=0):
     return np.where(rng.random(steps.shape) < 0.5, steps, -1).astype(np.int8)
 
 
+def interrupt_decision_epoch(monkeypatch, epoch: int):
+    """Make the ``epoch``-th decision-layer epoch from now raise KeyboardInterrupt (Ctrl-C); returns
+    a function that undoes it."""
+    real_epoch, calls = DecisionLayer.train_epoch, []
+
+    def train_epoch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise KeyboardInterrupt
+        return real_epoch(self, *args, **kwargs)
+    monkeypatch.setattr(DecisionLayer, "train_epoch", train_epoch)
+    return lambda: monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+
+
 @pytest.fixture(autouse=True)
 def runtime_dt():
     b2.defaultclock.dt = 1 * b2.ms
@@ -308,19 +322,11 @@ def test_an_interrupted_seed_resumes_from_its_checkpoints_with_the_same_result(r
     whole = conv_stdp.train_seed((config, 0, tmp_path / "whole"))
     out = tmp_path / "stopped"
     out.mkdir()
-    real_epoch = DecisionLayer.train_epoch
-    calls = []
-
-    def stop_at_epoch_2(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(self, *args, **kwargs)
-    monkeypatch.setattr(DecisionLayer, "train_epoch", stop_at_epoch_2)
+    undo = interrupt_decision_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         conv_stdp.train_seed((config, 0, out))
     assert (out / "checkpoint_features_seed0.npz").exists() and (out / "checkpoint_decision_seed0.npz").exists()
-    monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+    undo()
     monkeypatch.setattr(conv_stdp, "_features", lambda *a: pytest.fail("S1/S2 trained again"))
     resumed = conv_stdp.train_seed((config, 0, out))
     assert resumed["curve"] == whole["curve"] and resumed["curve"]["epoch"] == [1, 2, 3]
@@ -342,17 +348,10 @@ def test_an_interrupted_run_resumes_with_more_or_fewer_decision_epochs_and_not_f
              "network.projections.c1_to_s2.plasticity.parameters.double_every=50"]
     experiment = "experiments/conv_stdp_mnist.yaml"
     assert cli.main(["run", experiment, *small, "conv.epochs.s3=2", "--out", str(tmp_path / "two")]) == 0
-    real_epoch, calls = DecisionLayer.train_epoch, []
-
-    def stop_at_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_epoch(self, *args, **kwargs)
-    monkeypatch.setattr(DecisionLayer, "train_epoch", stop_at_epoch_3)
+    undo = interrupt_decision_epoch(monkeypatch, 3)
     out = tmp_path / "stopped"
     assert cli.main(["run", experiment, *small, "conv.epochs.s3=5", "--out", str(out)]) == 130
-    monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+    undo()
     assert cli.main(["run", experiment, *small, "conv.epochs.s3=1", "--out", str(out)]) == 2
     refusal = capsys.readouterr().err
     assert "has trained more decision-layer epochs already (checkpoint_decision_seed0.npz: 2)" in refusal

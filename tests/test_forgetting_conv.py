@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_conv_stdp import small_spec
+from test_conv_stdp import interrupt_decision_epoch, small_spec
 
 from bioplastic.config import load_config
 from bioplastic.errors import ConfigError
@@ -149,17 +149,10 @@ def test_an_interrupted_task_1_resumes_without_training_s1_s2_again_and_ends_as_
     for name in ("whole", "stopped"):
         (tmp_path / name / "units").mkdir(parents=True)
     whole = forgetting_conv.task1((config, 0, [3, 1], tmp_path / "whole"))
-    real_epoch, calls = DecisionLayer.train_epoch, []
-
-    def stop_at_epoch_2(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(self, *args, **kwargs)
-    monkeypatch.setattr(DecisionLayer, "train_epoch", stop_at_epoch_2)
+    undo = interrupt_decision_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         forgetting_conv.task1((config, 0, [3, 1], tmp_path / "stopped"))
-    monkeypatch.setattr(DecisionLayer, "train_epoch", real_epoch)
+    undo()
     monkeypatch.setattr(conv_stdp, "train_feature_layers", lambda *a, **k: pytest.fail("S1/S2 trained again"))
     resumed = forgetting_conv.task1((config, 0, [3, 1], tmp_path / "stopped"))
     assert resumed["curve"] == whole["curve"] and resumed["carried_epoch"] == whole["carried_epoch"]
