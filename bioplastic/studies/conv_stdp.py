@@ -428,7 +428,8 @@ def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
 def report(runs: list[tuple[dict, dict]]) -> str:
     """Two tables over the runs (run k: the k-th run folder given): what each run trained and its test
     accuracy after the last decision-layer epoch and at its best epoch; then the test accuracy at
-    every tested epoch, mean ± std over seeds, one column per run."""
+    every tested epoch, mean ± std over seeds, one column per run (one run of several seeds: then a
+    column per seed too)."""
     def pm(pair):
         return f"{pair[0]:.1f} ± {pair[1]:.1f} %"
 
@@ -442,14 +443,19 @@ def report(runs: list[tuple[dict, dict]]) -> str:
         lines.append(f"| {k} | {metrics['n_train']:,} / {metrics['n_test']:,} | {layers} | {metrics['epochs'][-1]} | "
                      f"{len(metrics['seeds'])} | {pm(metrics['final_mean_std'])} | {pm(metrics['best_mean_std'])} |")
     tested = sorted({e for _, metrics in runs for e in metrics["epochs"]})
+    # One run: its seeds' own curves beside the mean (the per-seed accuracy over epochs).
+    per_seed = runs[0][1]["test_accuracy_per_seed"] if len(runs) == 1 and len(runs[0][1]["seeds"]) > 1 else {}
     heads = ([f"run {k}" for k in range(1, len(runs) + 1)] if len(runs) > 1
-             else [f"test accuracy (mean ± std, {len(runs[0][1]['seeds'])} seed(s))"])
-    lines += ["", "| decision-layer epoch | " + " | ".join(heads) + " |", "|---:|" + "---:|" * len(runs)]
+             else [f"test accuracy (mean ± std, {len(runs[0][1]['seeds'])} seed(s))"]) + [f"seed {s}" for s in per_seed]
+    lines += ["", "| decision-layer epoch | " + " | ".join(heads) + " |", "|---:|" + "---:|" * len(heads)]
     for epoch in tested:
         cells = []
         for _, metrics in runs:
             i = metrics["epochs"].index(epoch) if epoch in metrics["epochs"] else None
             cells.append("" if i is None else pm((metrics["test_accuracy_mean"][i], metrics["test_accuracy_std"][i])))
+        for curve in per_seed.values():
+            cells.append(f"{curve['test_accuracy'][curve['epoch'].index(epoch)]:.1f} %" if epoch in curve["epoch"]
+                         else "")
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
