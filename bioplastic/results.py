@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from bioplastic.config import dump
 from bioplastic.data import data_file_records, recording_data_files
@@ -170,6 +171,40 @@ def _record_failure(partial: Path, provenance: dict, exc: BaseException, started
     write_json(partial / "provenance.json", provenance)
 
 
+#: Config keys that say where a run computes, not what it computes.
+PLACEMENT_KEYS = ("workers", "scheduler")
+
+
+def _placed_as(stored: str | None, config: dict) -> tuple[str | None, str | None]:
+    """``stored`` config text with ``config``'s :data:`PLACEMENT_KEYS`, and what that changed
+    (e.g. ``"workers: 1 -> 2"``), or None."""
+    try:
+        before = yaml.safe_load(stored) if stored else None
+    except yaml.YAMLError:
+        return stored, None
+    if not isinstance(before, dict):
+        return stored, None
+    moved = [f"{key}: {before.get(key)} -> {config.get(key)}" for key in PLACEMENT_KEYS
+             if key in before and before[key] != config.get(key)]
+    if not moved:
+        return stored, None
+    before.update({key: config.get(key) for key in PLACEMENT_KEYS if key in before})
+    return dump(before), ", ".join(moved)
+
+
+def _earlier_attempts(partial: Path) -> list[dict]:
+    """The provenance of every earlier attempt at an interrupted run, oldest first."""
+    try:
+        last = json.loads((partial / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return []
+    attempts = last.pop("earlier_attempts", [])
+    if last.get("status") == "running":            # its process ended without a word (SIGKILL, lease over)
+        written = [p.stat().st_mtime for p in partial.rglob("*") if p.is_file()]
+        last.update(status="killed", last_file_written=datetime.fromtimestamp(max(written), UTC).isoformat())
+    return attempts + [last]
+
+
 @contextmanager
 def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False,
                   flags: dict | None = None, resumable=None):
@@ -180,7 +215,10 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     are not discarded silently) unless ``overwrite``, or unless ``resumable(stored config text,
     config, partial folder)`` (a study's ``resumable_change``) names the difference as one its checkpoints allow
     (e.g. more or fewer decision-layer epochs): then it is resumed under the new config, and
-    provenance records the change.
+    provenance records the change. Where the run computes (:data:`PLACEMENT_KEYS`: ``workers``,
+    ``scheduler``) may change on resuming: every task is seeded on its own. Each earlier attempt's
+    provenance is kept in ``earlier_attempts`` (one killed without notice, e.g. by the end of a
+    machine's lease, is marked ``killed`` with the time of its last file).
     """
     from bioplastic.sweep import cached_task_count, task_cache
 
@@ -191,8 +229,11 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     partial = out.with_name(out.name + ".partial")
     tasks = partial / ".tasks"
     stored = (partial / "config.yaml").read_text() if (partial / "config.yaml").exists() else None
+    stored, moved = _placed_as(stored, config)
     same_config = stored == dump(config)
     change = resumable(stored, config, partial) if stored and not same_config and not overwrite and resumable else None
+    change = ", ".join(c for c in (moved, change) if c) if same_config or change else None
+    earlier = _earlier_attempts(partial) if (same_config or change) else []
     if same_config or change:    # finished tasks, and checkpoints a study keeps inside a task, carry on
         print(f"resuming {partial}{' with ' + change if change else ''}: "
               f"{cached_task_count(tasks)} finished tasks are kept.")
@@ -209,7 +250,8 @@ def run_directory(out: Path, config: dict, *, command: list[str] | None = None, 
     provenance = {"started": datetime.now(UTC).isoformat(), "command": command or sys.argv,
                   "versions": versions(), "seeds": config.get("seeds"), "status": "running",
                   "flags": flags or {}, "resumed_tasks": cached_task_count(tasks),
-                  **({"resumed_with_change": change} if change else {})}
+                  **({"resumed_with_change": change} if change else {}),
+                  **({"earlier_attempts": earlier} if earlier else {})}
     write_json(partial / "provenance.json", provenance)
     read = {}
     try:
@@ -232,8 +274,6 @@ def load_run(directory: str | Path) -> tuple[dict, dict]:
     """(config, metrics) of a finished run folder: one written by ``bioplastic run`` or one point of a
     sweep (``points/<task>``). A ``.partial`` folder, or one without config.yaml or metrics.json, is
     refused with what to do."""
-    import yaml
-
     directory = Path(directory)
     if directory.name.endswith(".partial"):
         raise BioplasticError(f"{str(directory)!r} is an unfinished run (a .partial folder): it has no complete "

@@ -304,3 +304,35 @@ def test_every_option_of_every_command_has_help_and_every_valued_option_an_examp
             takes_value = action.option_strings and action.nargs != 0 and action.dest != "help"
             if takes_value:
                 assert "e.g." in action.help or "(default" in action.help, f"{where} has no example"
+
+
+def test_a_resumed_run_may_change_its_workers_and_keeps_the_provenance_of_every_attempt(bar_digits, monkeypatch):
+    """Session 1 runs with workers=1 and is killed without a word (its provenance still says
+    running); session 2 resumes it with workers=2 (where tasks run does not change what they
+    compute) and is interrupted; session 3 finishes it. Every attempt is in provenance."""
+    real_run = supervised.run
+
+    def interrupted(config, out_dir):
+        (out_dir / "checkpoint.npz").write_bytes(b"work done so far")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(supervised, "run", interrupted)
+    out = bar_digits / "long"
+    partial = out.with_name("long.partial")
+    assert cli.main(["run", EXPERIMENT, *TINY, "workers=1", "--out", str(out)]) == 130
+    first = json.loads((partial / "provenance.json").read_text())
+    (partial / "provenance.json").write_text(json.dumps(dict(first, status="running")))     # as after SIGKILL
+    assert cli.main(["run", EXPERIMENT, *TINY, "workers=2", "--out", str(out)]) == 130
+    second = json.loads((partial / "provenance.json").read_text())
+    assert second["resumed_with_change"] == "workers: 1 -> 2"
+    [killed] = second["earlier_attempts"]
+    assert killed["status"] == "killed" and killed["started"] == first["started"]
+    assert killed["last_file_written"] >= first["started"] and killed["flags"]["overrides"][-1] == "workers=1"
+    assert "workers: 2" in (partial / "config.yaml").read_text()
+    # Anything else that changes the computation is still refused, whatever the workers.
+    assert cli.main(["run", EXPERIMENT, *TINY, "workers=1", "seeds=[3]", "--out", str(out)]) == 2
+    monkeypatch.setattr(supervised, "run", real_run)
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 0
+    done = json.loads((out / "provenance.json").read_text())
+    assert done["status"] == "complete" and done["resumed_with_change"] == "workers: 2 -> 1"
+    assert [a["status"] for a in done["earlier_attempts"]] == ["killed", "interrupted"]
+    assert done["earlier_attempts"][1]["started"] == second["started"]
