@@ -229,3 +229,45 @@ def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_
         assert list(weights.phase.values) == ["task1", "task2_letters"]
     assert "| freeze | 3, 1 |" in (tmp_path / "table.md").read_text()
     assert not list((tmp_path / "units").glob("checkpoint_*"))       # per-epoch checkpoints end with their task
+
+
+def test_a_run_goes_seed_after_seed_and_shows_the_finished_seeds_while_it_goes_on(real_data, tmp_path, monkeypatch):
+    """Every stage of seed 0 before any of seed 1; when seed 1 is interrupted, interim/ holds seed
+    0's table, numbers and figure, marked interim. (The stages are stand-ins here: what is tested
+    is the order and what is written between seeds.)"""
+    calls = []
+    curve1 = {"epoch": [1, 2], "digits": [60.0, 70.0], "digits_silence": [0.0, 0.0],
+              "train_correct": [50.0, 60.0], "train_silence": [0.0, 0.0]}
+
+    def task1(task):
+        _, seed, radii, _ = task
+        calls.append(("task1", seed))
+        if seed == 1:
+            raise KeyboardInterrupt
+        return {"seed": seed, "radii": list(radii), "curve": curve1, "carried_epoch": 2, "carried_accuracy": 70.0,
+                "timings": {}, "stdp": {}}
+
+    def features(task):
+        calls.append(("features", task[1]))
+        return {"seed": task[1], "radii": task[2], "training_set": task[3], "timings": {}}
+
+    def decision(task):
+        _, seed, variant, radii, _ = task
+        calls.append(("decision", seed))
+        curve = {"epoch": [0, 1], "letters": [10.0, 55.0], "digits": [70.0, 50.0], "letters_silence": [0.0, 0.0],
+                 "digits_silence": [0.0, 0.0], "train_correct": [None, 40.0], "train_silence": [None, 0.0]}
+        return [{"seed": seed, "variant": variant, "radii": list(radii), "curve": curve}]
+    monkeypatch.setattr(forgetting_conv, "task1", task1)
+    monkeypatch.setattr(forgetting_conv, "task2_features", features)
+    monkeypatch.setattr(forgetting_conv, "task2_decision", decision)
+    config = load_config(EXPERIMENT, ["seeds=[0,1]", "forgetting.radii=[[0,0],[3,1]]",
+                                      "forgetting.protections=[]"], quick=True)
+    with pytest.raises(KeyboardInterrupt):
+        forgetting_conv.run(config, tmp_path)
+    assert [stage for stage, seed in calls if seed == 0] == ["task1"] * 2 + ["features"] * 2 + ["decision"] * 2
+    assert calls[-1] == ("task1", 1) and all(seed == 0 for _, seed in calls[:-1])
+    interim = tmp_path / "interim"
+    table = (interim / "table.md").read_text()
+    assert table.startswith("Interim: seeds [0] of [0, 1]") and "| r3_1 | 3, 1 | 70.0 ± 0.0 | 55.0 ± 0.0 |" in table
+    assert (interim / "forgetting_conv.png").stat().st_size > 0
+    assert (interim / "metrics.json").exists() and (interim / "metrics_long.csv").exists()

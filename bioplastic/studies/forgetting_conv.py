@@ -7,8 +7,10 @@ how much of task 1 survives. Protections: lateral-inhibition radii r of the STDP
 k-winners-take-all, freezing the largest decision weights, per-weight Langevin ranges,
 rehearsal of a few digits, and joint training as the upper reference.
 
-The computation is split in three stages of independent Dask tasks (every finished task is
-kept in the run folder, so an interrupted run resumes with what is left):
+The computation runs seed after seed, each in three stages of independent Dask tasks (every
+finished task is kept in the run folder, so an interrupted run resumes with what is left; a run
+longer than one sitting shows whole seeds early: after every seed but the last, ``interim/`` in
+the run folder holds the table, numbers and figure of the seeds finished so far):
 
 1. **task 1** per (seed, radii): STDP layers on the digits, their output cached once per
    image, R-STDP decision epochs tested after each; the state carried into task 2 is the
@@ -32,6 +34,7 @@ split (``data.holdout_per_class``), as the run's provenance says.
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 import zlib
 from dataclasses import asdict, replace
@@ -400,14 +403,19 @@ def run(config: dict, out_dir) -> dict:
     seeds = [int(s) for s in config["seeds"]]
     variants = _variants(f)
     radii_all = f["radii"]
-    first = map_tasks(task1, [(stage_config(config, 1), s, r, out_dir) for s in seeds for r in radii_all],
-                      workers=workers, scheduler=scheduler)
     sets = sorted({(tuple(r), _training_set(v)) for v, r in variants})
-    features = map_tasks(task2_features, [(stage_config(config, 2), s, list(r), t, out_dir)
-                                          for s in seeds for r, t in sets], workers=workers, scheduler=scheduler)
-    second = map_tasks(task2_decision, [(stage_config(config, 3), s, v, r, out_dir)
-                                        for s in seeds for v, r in variants], workers=workers, scheduler=scheduler)
-    second = [r for group in second for r in group]
+    first, features, second = [], [], []
+    for s in seeds:
+        first += map_tasks(task1, [(stage_config(config, 1), s, r, out_dir) for r in radii_all],
+                           workers=workers, scheduler=scheduler)
+        features += map_tasks(task2_features, [(stage_config(config, 2), s, list(r), t, out_dir) for r, t in sets],
+                              workers=workers, scheduler=scheduler)
+        second += [r for group in map_tasks(task2_decision, [(stage_config(config, 3), s, v, r, out_dir)
+                                                             for v, r in variants],
+                                            workers=workers, scheduler=scheduler) for r in group]
+        if s != seeds[-1]:
+            _write_interim(first, second, config, out_dir / "interim")
+    shutil.rmtree(out_dir / "interim", ignore_errors=True)
     metrics = summarize(first, second, config)
     metrics["timings"] = {"task1": {f"seed{r['seed']}_{_radii_name(r['radii'])}": r["timings"] for r in first},
                           "task2_features": {f"seed{r['seed']}_{_radii_name(r['radii'])}_{r['training_set']}":
@@ -416,6 +424,16 @@ def run(config: dict, out_dir) -> dict:
     save_arrays(out_dir, spec, seeds, radii_all, sets)
     plot(metrics, config, out_dir)
     return metrics
+
+
+def _write_interim(first: list[dict], second: list[dict], config: dict, folder: Path) -> None:
+    """The table, numbers and figure of the seeds finished so far (removed when the run completes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = summarize(first, second, config)
+    metrics["interim"] = f"seeds {metrics['seeds']} of {[int(s) for s in config['seeds']]}; the run goes on"
+    write_results(metrics, folder)
+    (folder / "table.md").write_text(f"Interim: {metrics['interim']}.\n\n" + markdown_table(metrics))
+    plot(metrics, dict(config, title=f"{config.get('title') or ''} (interim: seeds {metrics['seeds']})"), folder)
 
 
 def save_arrays(out_dir: Path, spec, seeds: list, radii_all: list, sets: list) -> None:
