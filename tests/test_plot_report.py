@@ -119,6 +119,15 @@ def test_conv_stdp_figures_and_tables_from_hand_made_files(tmp_path, capsys):
     assert cli.main(["plot", str(run)]) == 0
     for name in ("accuracy_over_epochs.png", "encoding.png"):
         assert (run / name).stat().st_size > 0
+    assert not (run / "kernels_s1.png").exists()            # no weights.nc, no network: no kernel figure
+    # With the trained kernels (weights.nc) and the network they belong to: the first layer's features.
+    from bioplastic import netcdf
+    kernels = np.random.default_rng(0).random((2, 4, 6, 5, 5))         # seeds, maps, on/off x 3 scales, 5 x 5
+    netcdf.write(run / "weights.nc", netcdf.kernel_dataset({"s1": kernels}, [0, 1]), study="conv_stdp")
+    with open(run / "config.yaml", "a") as config:
+        config.write("network: {projections: {input_to_s1: {source: input, target: s1, connectivity: conv}}}\n")
+    assert cli.main(["plot", str(run)]) == 0
+    assert (run / "kernels_s1.png").stat().st_size > 0
     assert cli.main(["report", str(run)]) == 0
     text = capsys.readouterr().out
     assert "| 1 | 1,500 / 300 | s1: 1 x 1,500, s2: 2 x 1,500 | 3 | 2 | 79.0 ± 1.0 % | 79.0 ± 1.0 % |" in text

@@ -357,8 +357,9 @@ def save_encoding(config: dict, coding: LatencyCoding, train, out_dir, n_images:
 
 
 def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
-    """Every figure of a run, from its folder: ``accuracy_over_epochs.png`` from metrics.json, and
-    ``encoding.png`` from ``encoding.npz``. In a folder written before ``encoding.npz`` was saved, the
+    """Every figure of a run, from its folder: ``accuracy_over_epochs.png`` from metrics.json,
+    ``encoding.png`` from ``encoding.npz``, and ``kernels_<first layer>.png`` (its learned
+    features, first seed) from ``weights.nc``. In a folder written before ``encoding.npz`` was saved, the
     encoding is recomputed from the dataset named in config.yaml (the same first training images) and
     kept as ``encoding.npz``; that needs the dataset on this machine (``BIOPLASTIC_DATA_DIR``), without
     it that figure is skipped with a warning."""
@@ -378,7 +379,20 @@ def plot(metrics: dict, config: dict, out_dir) -> list[Path]:
         plotting.latency_encoding(saved["images"], saved["latency"], out_dir / "encoding.png",
                                   n_steps=int(saved["n_steps"]), map_names=saved["map_names"].tolist(),
                                   title="DoG maps coded as first-spike steps (dark: early)")
-    return [*written, out_dir / "encoding.png"]
+        names = saved["map_names"].tolist()
+    written.append(out_dir / "encoding.png")
+    projections = (config.get("network") or {}).get("projections") or {}
+    first = next((p for p in projections.values() if p.get("source") == "input"), {})
+    if (out_dir / "weights.nc").exists() and first.get("connectivity") == "conv":
+        with netcdf.open_dataset(out_dir / "weights.nc") as weights:
+            seed = int(weights.seed[0])
+            kernels = weights[first["target"]].sel(seed=seed).values
+        path = out_dir / f"kernels_{first['target']}.png"
+        plotting.input_kernels(kernels, path, channel_names=names,
+                               title=f"{first['target']}: the {len(kernels)} learned features (seed {seed}), "
+                                     "on − off weight per DoG scale")
+        written.append(path)
+    return written
 
 
 def run(config: dict, out_dir) -> dict:
