@@ -312,6 +312,11 @@ def main(argv=None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        # A shell's background job (`bioplastic run ... &`) starts with SIGINT ignored; Brian2's
+        # SIGINT handler, installed on import, then calls SIG_IGN as a function (TypeError, a run
+        # marked failed). `kill -INT` ends such a run as Ctrl-C does.
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     # key=value overrides may come before or after the options.
     args, extra = parser.parse_known_args(argv)

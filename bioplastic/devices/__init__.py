@@ -141,11 +141,14 @@ def _preferences_restored(*names: str):
 @contextlib.contextmanager
 def activated(config: DeviceConfig, label: str = "run"):
     """Select the device for the networks built inside this block; afterwards the runtime device
-    and every Brian2 preference this changed are back as they were."""
+    and every Brian2 preference this changed are back as they were. Ctrl-C raises KeyboardInterrupt
+    inside a simulation too (Brian2's default, ending the running ``Network.run`` early and going
+    on, would let a study carry on with a truncated presentation)."""
     config.validate()
     with _preferences_restored("codegen.target", "devices.cpp_standalone.openmp_threads",
                                "codegen.cpp.extra_link_args", "devices.cpp_standalone.run_cmd_unix",
-                               "codegen.cpp.extra_compile_args_gcc"):
+                               "codegen.cpp.extra_compile_args_gcc", "core.stop_on_keyboard_interrupt"):
+        prefs.core.stop_on_keyboard_interrupt = False
         if config.name == "runtime":
             set_device("runtime")
             prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
