@@ -127,10 +127,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _has_preference(name: str) -> bool:
+    """Whether this Brian2 version knows the preference (brian2genn's Brian2 2.5 lacks newer ones)."""
+    try:
+        prefs[name]
+    except KeyError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _preferences_restored(*names: str):
     """Brian2 preferences changed inside the block get their previous values back afterwards."""
-    previous = {name: prefs[name] for name in names}
+    previous = {name: prefs[name] for name in names if _has_preference(name)}
     try:
         yield
     finally:
@@ -148,7 +157,8 @@ def activated(config: DeviceConfig, label: str = "run"):
     with _preferences_restored("codegen.target", "devices.cpp_standalone.openmp_threads",
                                "codegen.cpp.extra_link_args", "devices.cpp_standalone.run_cmd_unix",
                                "codegen.cpp.extra_compile_args_gcc", "core.stop_on_keyboard_interrupt"):
-        prefs.core.stop_on_keyboard_interrupt = False
+        if _has_preference("core.stop_on_keyboard_interrupt"):   # not in the Brian2 that brian2genn pins
+            prefs.core.stop_on_keyboard_interrupt = False
         if config.name == "runtime":
             set_device("runtime")
             prefs.codegen.target = config.target if (config.target == "numpy" or cython_available()) else "numpy"
