@@ -69,8 +69,9 @@ def _save_accuracy_figure(fig, ax, path: Path, *, chance: float, xlabel: str, ti
     fig.savefig(path)
 
 
-def decision_epochs(metrics: dict, path: Path, title: str = "") -> None:
-    """Test accuracy of a convolutional network over decision-layer epochs: seeds thin, mean ± std thick."""
+def decision_epochs(metrics: dict, path: Path, title: str = "") -> Figure:
+    """Test accuracy of a convolutional network over decision-layer epochs: seeds thin, mean ± std
+    thick, and from 8 epochs on an inset with the late epochs on their own scale."""
     fig, ax = new_figure(figsize=(7, 4.2), dpi=130)
     x = np.asarray(metrics["epochs"])
     for curve in metrics["test_accuracy_per_seed"].values():
@@ -79,8 +80,31 @@ def decision_epochs(metrics: dict, path: Path, title: str = "") -> None:
     ax.plot(x, mean, color=PALETTE[0], linewidth=2, marker="o", markersize=3,
             label=f"mean of {len(metrics['seeds'])} seed(s)")
     ax.fill_between(x, mean - std, mean + std, color=PALETTE[0], alpha=0.15, linewidth=0)
+    if len(x) >= 8:
+        _late_epochs_inset(ax, x, metrics, mean)
     _save_accuracy_figure(fig, ax, path, chance=100 / metrics["n_classes"], xlabel="decision-layer epochs",
                           title=title or "Test accuracy over decision-layer epochs")
+    return fig
+
+
+def _late_epochs_inset(ax, x, metrics: dict, mean) -> None:
+    """The last three quarters of the epochs on their own scale: late gains of a few tenths of a
+    point, invisible on 0-100 %, are what decides how many more epochs are worth running."""
+    late = slice(len(x) // 4, None)
+    curves = [np.asarray(c["test_accuracy"])[late] for c in metrics["test_accuracy_per_seed"].values()]
+    low, high = min(float(np.min(c)) for c in curves), max(float(np.max(c)) for c in curves)
+    pad = max(0.1, 0.1 * (high - low))
+    inset = ax.inset_axes([0.42, 0.24, 0.55, 0.42])
+    for curve in curves:
+        inset.plot(x[late], curve, color=PALETTE[0], alpha=0.35, linewidth=0.8)
+    inset.plot(x[late], mean[late], color=PALETTE[0], linewidth=1.6)
+    best = late.start + int(np.argmax(mean[late]))
+    inset.annotate(f"{mean[best]:.1f} %", (x[best], mean[best]), textcoords="offset points", xytext=(0, 5),
+                   ha="center", fontsize=7)
+    inset.set_ylim(low - pad, high + pad)
+    inset.set_title(f"epochs {int(x[late][0])}-{int(x[-1])}, zoomed", fontsize=7)
+    inset.tick_params(labelsize=7)
+    _style(inset)
 
 
 def weight_grid(weights: np.ndarray, path: Path, *, n_per_class: int | None = None, title: str = "",

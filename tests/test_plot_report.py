@@ -167,3 +167,31 @@ def test_a_sweep_point_is_a_run_folder_and_the_sweep_folder_is_refused(bar_digit
     capsys.readouterr()
     assert cli.main(["report", str(out)]) == 2
     assert "is a sweep folder" in capsys.readouterr().err
+
+
+def test_accuracy_over_many_decision_epochs_has_an_inset_on_the_late_epochs_own_scale(tmp_path):
+    """Late gains of tenths of a point are invisible on 0-100 %: from 8 epochs on, an inset shows
+    the last three quarters of the epochs, every seed inside its y range, much narrower than 0-100."""
+    import numpy as np
+
+    from bioplastic import plotting
+
+    epochs = np.arange(1, 41)
+    seeds = {"0": 95 - 10 / epochs, "1": 94.8 - 10 / epochs}
+    metrics = {"epochs": epochs.tolist(), "seeds": [0, 1], "n_classes": 10,
+               "test_accuracy_per_seed": {s: {"test_accuracy": c.tolist()} for s, c in seeds.items()},
+               "test_accuracy_mean": ((seeds["0"] + seeds["1"]) / 2).tolist(),
+               "test_accuracy_std": (np.abs(seeds["0"] - seeds["1"]) / 2).tolist()}
+    fig = plotting.decision_epochs(metrics, tmp_path / "acc.png")
+    assert (tmp_path / "acc.png").stat().st_size > 0
+    main = fig.axes[0]
+    inset, = main.child_axes
+    low, high = inset.get_ylim()
+    late = [c[10:] for c in seeds.values()]                    # epochs 11-40: the last three quarters
+    assert low <= min(c.min() for c in late) and max(c.max() for c in late) <= high
+    assert high - low < 5 and main.get_ylim() == (0, 100)
+    assert inset.get_xlim()[0] > 10 - 1                        # starts at the late epochs, not at epoch 1
+    short = {**metrics, "epochs": [1, 2, 3]}
+    short["test_accuracy_per_seed"] = {s: {"test_accuracy": c[:3].tolist()} for s, c in seeds.items()}
+    short["test_accuracy_mean"], short["test_accuracy_std"] = metrics["test_accuracy_mean"][:3], [0.0] * 3
+    assert not plotting.decision_epochs(short, tmp_path / "short.png").axes[0].child_axes
