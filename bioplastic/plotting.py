@@ -262,27 +262,32 @@ def latency_encoding(images, latency, path: Path, *, n_steps: int, map_names=Non
     fig.savefig(path, bbox_inches="tight")
 
 
-def input_kernels(kernels, path: Path, *, channel_names, per_row: int = 5, title: str = "") -> None:
+def input_kernels(kernels, path: Path, *, channel_names, per_row: int = 5, title: str = "") -> Figure:
     """The kernels of the first convolutional layer on on/off input maps (channels in pairs: on,
     off of each scale), each as its on − off weights per scale: red where the feature wants
-    light, blue where it wants dark (SpykeTorch-style weights in 0..1, so −1..1 here)."""
+    light, blue where it wants dark (SpykeTorch-style weights in 0..1, so −1..1 here). One
+    framed panel per feature (its number above, one image per scale inside)."""
     kernels = np.asarray(kernels, dtype=float)
     n_maps, n_channels = kernels.shape[:2]
     scales = n_channels // 2
     rows = -(-n_maps // per_row)
-    fig, axes = new_figure(rows, per_row * scales, figsize=(0.55 * per_row * scales + 1.2, 0.75 * rows + 0.7),
-                           dpi=130, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for m in range(n_maps):
-        for s in range(scales):
-            ax = axes[m // per_row, (m % per_row) * scales + s]
+    fig = Figure(figsize=(0.62 * per_row * scales + 1.4, 0.8 * rows + 0.3), dpi=130)
+    grid, side = fig.subfigures(1, 2, width_ratios=[per_row * scales, 1.2], wspace=0)
+    panels = grid.subfigures(rows, per_row, squeeze=False, wspace=0.04, hspace=0.02)
+    scale_names = [name.split(" ", 1)[-1] for name in channel_names[::2]]
+    for m, panel in enumerate(panels.flat):
+        if m >= n_maps:
+            continue
+        panel.set_facecolor("0.97")
+        panel.suptitle(f"feature {m}", fontsize=7, y=0.98)
+        for s, ax in enumerate(panel.subplots(1, scales)):
             im = ax.imshow(kernels[m, 2 * s] - kernels[m, 2 * s + 1], cmap="RdBu_r", vmin=-1, vmax=1,
                            interpolation="nearest")
-            if m < per_row:
-                ax.set_title(channel_names[2 * s].split(" ", 1)[-1], fontsize=6)
-            if s == 0:
-                ax.text(-0.9, -0.9, str(m), fontsize=6, ha="right", va="top")
-    fig.colorbar(im, ax=axes, shrink=0.5, label="on − off weight")
-    fig.suptitle(title or f"{n_maps} learned features, on − off per input scale", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if m >= n_maps - per_row:                      # the scale under the panels of the last row
+                ax.set_xlabel(scale_names[s], fontsize=6)
+    side.colorbar(im, cax=side.add_axes([0.15, 0.3, 0.25, 0.4]), label="on − off weight")
+    fig.suptitle(title or f"{n_maps} learned features, on − off per input scale", fontsize=9, y=1.0, va="bottom")
     fig.savefig(path, bbox_inches="tight")
+    return fig
