@@ -271,3 +271,68 @@ def test_a_run_goes_seed_after_seed_and_shows_the_finished_seeds_while_it_goes_o
     assert table.startswith("Interim: seeds [0] of [0, 1]") and "| r3_1 | 3, 1 | 70.0 ± 0.0 | 55.0 ± 0.0 |" in table
     assert (interim / "forgetting_conv.png").stat().st_size > 0
     assert (interim / "metrics.json").exists() and (interim / "metrics_long.csv").exists()
+
+
+def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_without_redoing_the_rest(
+        real_data, tmp_path, monkeypatch, capsys):
+    """`bioplastic run` over an interrupted OUT.partial with other protections keeps every finished
+    task (task 1, the features, the decision of each variant kept); with more task-2 epochs it
+    reruns the decision stage alone; any other change, or fewer task-2 epochs than a checkpoint
+    holds, is refused before anything runs. (The stages are stand-ins: what is tested is what runs.)"""
+    import json
+
+    from bioplastic import cli
+    from bioplastic.results import write_arrays
+
+    calls, interrupt = [], {"freeze"}
+
+    def task1(task):
+        calls.append(("task1", tuple(task[2])))
+        return {"seed": task[1], "radii": list(task[2]), "carried_epoch": 2, "carried_accuracy": 70.0,
+                "timings": {}, "stdp": {}, "curve": {"epoch": [1, 2], "digits": [60.0, 70.0],
+                                                     "digits_silence": [0.0, 0.0], "train_correct": [50.0, 60.0],
+                                                     "train_silence": [0.0, 0.0]}}
+
+    def features(task):
+        calls.append(("features", task[3]))
+        return {"seed": task[1], "radii": task[2], "training_set": task[3], "timings": {}}
+
+    def decision(task):
+        config, seed, variant, radii, _ = task
+        calls.append(("decision", variant, config["task2"]["epochs"]["s3"]))
+        if variant in interrupt:
+            raise KeyboardInterrupt
+        epochs = list(range(config["task2"]["epochs"]["s3"] + 1))
+        curve = {"epoch": epochs, "letters": [50.0] * len(epochs), "digits": [65.0] * len(epochs),
+                 "letters_silence": [0.0] * len(epochs), "digits_silence": [0.0] * len(epochs),
+                 "train_correct": [None] + [40.0] * (len(epochs) - 1),
+                 "train_silence": [None] + [0.0] * (len(epochs) - 1)}
+        return [{"seed": seed, "variant": variant, "radii": list(radii), "curve": curve}]
+    monkeypatch.setattr(forgetting_conv, "task1", task1)
+    monkeypatch.setattr(forgetting_conv, "task2_features", features)
+    monkeypatch.setattr(forgetting_conv, "task2_decision", decision)
+    monkeypatch.setattr(forgetting_conv, "save_arrays", lambda *a: None)      # the stand-ins write no stage files
+    out = tmp_path / "study"
+    base = ["run", EXPERIMENT, "--quick", "forgetting.radii=[[3,1]]", "--out", str(out)]
+    assert cli.main([*base, "forgetting.protections=[freeze]"]) == 130
+    assert calls == [("task1", (3, 1)), ("features", "letters"), ("decision", "r3_1", 4), ("decision", "freeze", 4)]
+    calls.clear()
+    interrupt = {"rehearsal"}
+    assert cli.main([*base, "forgetting.protections=[freeze,rehearsal]"]) == 130     # r3_1's decision kept
+    assert calls == [("features", "rehearsal"), ("decision", "freeze", 4), ("decision", "rehearsal", 4)]
+    partial = out.with_name("study.partial")
+    assert cli.main([*base, "forgetting.protections=[freeze]", "data.n_train=300"]) == 2  # not a resumable change
+    assert "holds an interrupted run of another configuration" in capsys.readouterr().err
+    write_arrays(partial / "units" / "checkpoint_task2_seed0_r3_1_rehearsal.npz", {"epoch": 3}, w=np.zeros(2))
+    assert cli.main([*base, "forgetting.protections=[freeze,rehearsal]", "task2.epochs.s3=2"]) == 2
+    assert "has trained more decision-layer epochs already (checkpoint_task2_seed0_r3_1_rehearsal.npz: 3)" in \
+        capsys.readouterr().err
+    calls.clear()
+    interrupt = set()
+    assert cli.main([*base, "forgetting.protections=[freeze,rehearsal]", "task2.epochs.s3=6"]) == 0
+    assert calls == [("decision", v, 6) for v in ("r3_1", "freeze", "rehearsal")]       # task 1, features kept
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["resumed_with_change"] == "task2.epochs.s3: 4 -> 6"
+    assert [a["status"] for a in provenance["earlier_attempts"]] == ["interrupted", "interrupted"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["task2"]) == {"r3_1", "freeze", "rehearsal"} and metrics["epochs"] == list(range(7))

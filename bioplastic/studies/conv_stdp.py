@@ -430,13 +430,19 @@ def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
     candidate["conv"]["epochs"][decision] = before
     if before == after or dump(candidate) != stored:
         return None
-    trained = {path.name: read_arrays(path)[0]["epoch"] for path in sorted(Path(partial).glob("checkpoint_decision_*"))}
-    beyond = {name: epoch for name, epoch in trained.items() if epoch > after}
+    refuse_fewer_epochs(sorted(Path(partial).glob("checkpoint_decision_*")), after, f"conv.epochs.{decision}", partial)
+    return f"conv.epochs.{decision}: {before} -> {after}"
+
+
+def refuse_fewer_epochs(checkpoints, epochs: int, key: str, partial) -> None:
+    """A clear error if a decision-layer checkpoint of an interrupted run has trained more than
+    ``epochs`` epochs (they cannot be undone), naming the setting ``key`` and what to give."""
+    trained = {path.name: read_arrays(path)[0]["epoch"] for path in checkpoints}
+    beyond = {name: epoch for name, epoch in trained.items() if epoch > epochs}
     if beyond:
-        raise ConfigError(f"conv.epochs.{decision}={after}: the interrupted run in {str(partial)!r} has trained more "
+        raise ConfigError(f"{key}={epochs}: the interrupted run in {str(partial)!r} has trained more "
                           f"decision-layer epochs already ({', '.join(f'{k}: {v}' for k, v in beyond.items())}), "
                           f"and they cannot be undone. Give at least {max(beyond.values())}, or another --out.")
-    return f"conv.epochs.{decision}: {before} -> {after}"
 
 
 def report(runs: list[tuple[dict, dict]]) -> str:

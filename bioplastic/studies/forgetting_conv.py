@@ -41,9 +41,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 from tqdm.auto import tqdm
 
 from bioplastic import netcdf, plotting
+from bioplastic.config import dump
 from bioplastic.data import sample_indices
 from bioplastic.errors import ConfigError
 from bioplastic.network.decision import SILENCE, DecisionLayer
@@ -70,12 +72,13 @@ def _radii_name(radii) -> str:
 
 
 def _task_config(config: dict, task: int) -> dict:
-    """The conv_stdp config of one task: its data and its epochs."""
+    """The conv_stdp config of one task: its data and its epochs (a layer that task 2 does not
+    list, as in the task-2 features' stage config, keeps task 1's)."""
     out = copy.deepcopy(config)
     if task == 2:
         section = config["task2"]
         out["data"] = {**config["data"], **{k: v for k, v in section.items() if k != "epochs"}}
-        out["conv"]["epochs"] = dict(section["epochs"])
+        out["conv"]["epochs"] = {**config["conv"]["epochs"], **section["epochs"]}
     return out
 
 
@@ -379,7 +382,9 @@ def langevin_phase(spec, unit1: dict, rule: dict, lang: dict, rng):
 
 
 #: What each stage's tasks read of the `forgetting` section, their own and through the stage
-#: files of the stages before (None: all of it).
+#: files of the stages before (None: all of it but :data:`CHOOSING`).
+#: Settings that choose which tasks run, not what one computes (a task gets its radii and variant).
+CHOOSING = ("radii", "protected_radii", "protections")
 STAGE_READS = {1: ("task1_state", "adapt_once_per_epoch"),
                2: ("task1_state", "adapt_once_per_epoch", "rehearsal_fraction"), 3: None}
 
@@ -387,13 +392,60 @@ STAGE_READS = {1: ("task1_state", "adapt_once_per_epoch"),
 def stage_config(config: dict, stage: int) -> dict:
     """The part of the config that a stage's tasks depend on. A finished task is kept under a
     key made of its arguments, so a task carrying only this keeps its key when a setting of a
-    later stage changes (e.g. the list of protections): resuming such a run recomputes only
-    what the change affects."""
+    later stage changes (e.g. the list of protections, or the task-2 decision epochs): resuming
+    such a run (:func:`resumable_change`) recomputes only what the change affects."""
     sections = ("data", "network", "conv", "device", "evaluation", "forgetting") + (("task2",) if stage > 1 else ())
     out = {key: copy.deepcopy(config[key]) for key in sections}
     if STAGE_READS[stage] is not None:
         out["forgetting"] = {key: config["forgetting"][key] for key in STAGE_READS[stage]}
+    else:
+        out["forgetting"] = {key: v for key, v in config["forgetting"].items() if key not in CHOOSING}
+    if stage == 2:                      # the task-2 features do not depend on the decision layer's epochs
+        out["task2"]["epochs"].pop(_decision_name(config), None)
     return out
+
+
+def _decision_name(config: dict) -> str:
+    return list(config["network"]["layers"])[-1]
+
+
+#: What an interrupted run may change when it resumes (besides the task-2 decision epochs):
+#: every task's key holds the settings it depends on, so the tasks these leave unchanged are
+#: kept and the others run; the in-task checkpoints are per (seed, radii, variant) and stay valid.
+RESUMABLE = (("seeds",), ("forgetting", "radii"), ("forgetting", "protected_radii"), ("forgetting", "protections"))
+
+
+def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
+    """Whether an interrupted run (``partial``, its config as ``stored`` text) may resume under
+    ``config``: only if the two differ in nothing but seeds, radius pairs, protections (and the
+    radii they start from) and the number of task-2 decision epochs, which may grow, or shrink
+    down to the epochs an interrupted variant has trained. Returns the change, e.g.
+    ``"forgetting.protections: [] -> ['freeze']"``; None for any other difference."""
+    try:
+        before = yaml.safe_load(stored)
+    except yaml.YAMLError:
+        return None
+    keys = RESUMABLE + (("task2", "epochs", _decision_name(config)),)
+    candidate, changes = copy.deepcopy(config), []
+    for key in keys:
+        old, new, inside = before, candidate, candidate
+        try:
+            for part in key:
+                old, new = old[part], new[part]
+        except (KeyError, TypeError):
+            return None
+        for part in key[:-1]:
+            inside = inside[part]
+        if old != new:
+            changes.append((".".join(key), old, new))
+            inside[key[-1]] = old
+    if not changes or dump(candidate) != stored:
+        return None
+    epochs = next((new for key, _, new in changes if key.startswith("task2.")), None)
+    if epochs is not None:
+        conv_stdp.refuse_fewer_epochs(sorted(Path(partial).glob("units/checkpoint_task2_*")), epochs,
+                                      f"task2.epochs.{_decision_name(config)}", partial)
+    return ", ".join(f"{key}: {old} -> {new}" for key, old, new in changes)
 
 
 def run(config: dict, out_dir) -> dict:
