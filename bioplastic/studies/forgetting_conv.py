@@ -381,10 +381,10 @@ def langevin_phase(spec, unit1: dict, rule: dict, lang: dict, rng):
 # --- the run --------------------------------------------------------------------------------
 
 
-#: What each stage's tasks read of the `forgetting` section, their own and through the stage
-#: files of the stages before (None: all of it but :data:`CHOOSING`).
 #: Settings that choose which tasks run, not what one computes (a task gets its radii and variant).
 CHOOSING = ("radii", "protected_radii", "protections")
+#: What each stage's tasks read of the `forgetting` section, their own and through the stage
+#: files of the stages before (None: all of it but :data:`CHOOSING`).
 STAGE_READS = {1: ("task1_state", "adapt_once_per_epoch"),
                2: ("task1_state", "adapt_once_per_epoch", "rehearsal_fraction"), 3: None}
 
