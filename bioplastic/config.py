@@ -189,5 +189,29 @@ def variant_config(config: dict, name: str) -> dict:
     return schema.validate(merged, where=f"variants.{name}: ") if merged.get("study") else merged
 
 
+def changes_within(stored: str, config: dict, keys) -> list[tuple[str, object, object]] | None:
+    """The changes of the dotted ``keys`` (``"conv.epochs.s3"``) from the config dumped as
+    ``stored`` to ``config``, provided nothing else differs: ``[(key, old, new), ...]`` (empty:
+    the same config). None if anything else differs, or if ``stored`` lacks one of the keys."""
+    try:
+        before = yaml.safe_load(stored)
+    except yaml.YAMLError:
+        return None
+    candidate, changes = copy.deepcopy(config), []
+    for key in keys:
+        *parents, leaf = key.split(".")
+        old, node = before, candidate
+        try:
+            for part in parents:
+                old, node = old[part], node[part]
+            old, new = old[leaf], node[leaf]
+        except (KeyError, TypeError):
+            return None
+        if old != new:
+            changes.append((key, old, new))
+            node[leaf] = old
+    return changes if dump(candidate) == stored else None
+
+
 def dump(config: dict) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -15,7 +15,6 @@ both give the same spikes, winners and kernels.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bioplastic import netcdf, plotting
-from bioplastic.config import dump
+from bioplastic.config import changes_within
 from bioplastic.data import class_indices, relabel, sample_indices
 from bioplastic.encoding import LatencyCoding, encode_latency_cached
 from bioplastic.errors import BioplasticError, ConfigError
@@ -418,20 +417,17 @@ def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
     the checkpoints allow to grow or to shrink down to the epochs already trained (a shorter run's
     epochs are the first epochs of a longer one: same image orders, rates adapted per image).
     Returns the change, e.g. ``"conv.epochs.s3: 680 -> 40"``; None for any other difference."""
-    import yaml
+    changes = changes_within(stored, config, [f"conv.epochs.{decision_layer_name(config)}"])
+    if not changes:
+        return None
+    (key, before, after), = changes
+    refuse_fewer_epochs(sorted(Path(partial).glob("checkpoint_decision_*")), after, key, partial)
+    return f"{key}: {before} -> {after}"
 
-    decision = list(config["network"]["layers"])[-1]
-    try:
-        before = yaml.safe_load(stored)["conv"]["epochs"][decision]
-    except (KeyError, TypeError, yaml.YAMLError):
-        return None
-    after = config["conv"]["epochs"][decision]
-    candidate = copy.deepcopy(config)
-    candidate["conv"]["epochs"][decision] = before
-    if before == after or dump(candidate) != stored:
-        return None
-    refuse_fewer_epochs(sorted(Path(partial).glob("checkpoint_decision_*")), after, f"conv.epochs.{decision}", partial)
-    return f"conv.epochs.{decision}: {before} -> {after}"
+
+def decision_layer_name(config: dict) -> str:
+    """The decision layer: the network's last layer."""
+    return list(config["network"]["layers"])[-1]
 
 
 def refuse_fewer_epochs(checkpoints, epochs: int, key: str, partial) -> None:

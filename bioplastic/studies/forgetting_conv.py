@@ -41,11 +41,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm.auto import tqdm
 
 from bioplastic import netcdf, plotting
-from bioplastic.config import dump
+from bioplastic.config import changes_within
 from bioplastic.data import sample_indices
 from bioplastic.errors import ConfigError
 from bioplastic.network.decision import SILENCE, DecisionLayer
@@ -401,18 +400,14 @@ def stage_config(config: dict, stage: int) -> dict:
     else:
         out["forgetting"] = {key: v for key, v in config["forgetting"].items() if key not in CHOOSING}
     if stage == 2:                      # the task-2 features do not depend on the decision layer's epochs
-        out["task2"]["epochs"].pop(_decision_name(config), None)
+        out["task2"]["epochs"].pop(conv_stdp.decision_layer_name(config), None)
     return out
-
-
-def _decision_name(config: dict) -> str:
-    return list(config["network"]["layers"])[-1]
 
 
 #: What an interrupted run may change when it resumes (besides the task-2 decision epochs):
 #: every task's key holds the settings it depends on, so the tasks these leave unchanged are
 #: kept and the others run; the in-task checkpoints are per (seed, radii, variant) and stay valid.
-RESUMABLE = (("seeds",), ("forgetting", "radii"), ("forgetting", "protected_radii"), ("forgetting", "protections"))
+RESUMABLE = ("seeds", "forgetting.radii", "forgetting.protected_radii", "forgetting.protections")
 
 
 def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
@@ -421,30 +416,13 @@ def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
     radii they start from) and the number of task-2 decision epochs, which may grow, or shrink
     down to the epochs an interrupted variant has trained. Returns the change, e.g.
     ``"forgetting.protections: [] -> ['freeze']"``; None for any other difference."""
-    try:
-        before = yaml.safe_load(stored)
-    except yaml.YAMLError:
+    epochs_key = f"task2.epochs.{conv_stdp.decision_layer_name(config)}"
+    changes = changes_within(stored, config, [*RESUMABLE, epochs_key])
+    if not changes:
         return None
-    keys = RESUMABLE + (("task2", "epochs", _decision_name(config)),)
-    candidate, changes = copy.deepcopy(config), []
-    for key in keys:
-        old, new, inside = before, candidate, candidate
-        try:
-            for part in key:
-                old, new = old[part], new[part]
-        except (KeyError, TypeError):
-            return None
-        for part in key[:-1]:
-            inside = inside[part]
-        if old != new:
-            changes.append((".".join(key), old, new))
-            inside[key[-1]] = old
-    if not changes or dump(candidate) != stored:
-        return None
-    epochs = next((new for key, _, new in changes if key.startswith("task2.")), None)
-    if epochs is not None:
-        conv_stdp.refuse_fewer_epochs(sorted(Path(partial).glob("units/checkpoint_task2_*")), epochs,
-                                      f"task2.epochs.{_decision_name(config)}", partial)
+    for key, _, epochs in changes:
+        if key == epochs_key:
+            conv_stdp.refuse_fewer_epochs(sorted(Path(partial).glob("units/checkpoint_task2_*")), epochs, key, partial)
     return ", ".join(f"{key}: {old} -> {new}" for key, old, new in changes)
 
 
