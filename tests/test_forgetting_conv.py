@@ -208,7 +208,7 @@ def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_
                          quick=True)
     metrics = forgetting_conv.run(config, tmp_path)
     task1 = metrics["task1"]["r3_1"]
-    assert task1["carried_mean_std"][0] > 18                 # chance: 10 %
+    assert task1["carried_mean_std"][0] > 50                 # chance: 10 %; measured 82.5
     assert task1["curve_mean"][-1] > task1["curve_mean"][0]  # the decision layer learns the digits
     n_epochs = config["task2"]["epochs"]["s3"]
     assert metrics["epochs"] == list(range(n_epochs + 1))    # epoch 0: before task-2 decision training
