@@ -206,8 +206,57 @@ def _earlier_attempts(partial: Path) -> list[dict]:
 
 
 @contextmanager
-def run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False,
-                  flags: dict | None = None, resumable=None):
+def _one_writer(out: Path):
+    """Hold ``<out>.lock`` (an exclusive ``flock``, released by the OS if the process dies) while
+    this process writes ``<out>.partial``: a second run with the same ``--out`` is refused at once,
+    where it would otherwise resume the same tasks, overwrite their checkpoints and rename the
+    folder under the first. The lock file names its holder and is removed at the end."""
+    try:
+        import fcntl
+    except ImportError:                 # no flock (Windows): one writer is the user's to ensure
+        yield
+        return
+    lock = out.with_name(out.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "a process"
+            handle.close()
+            raise ConfigError(f"{str(out) + '.partial'!r} is being written by another run now ({holder}). "
+                              f"Wait for it to end (its provenance.json says how far it is), or choose "
+                              f"another --out.") from None
+        try:
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino:
+                break                   # still the file at that path: not one its last holder just removed
+        except FileNotFoundError:
+            pass
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {platform.node()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()
+
+
+@contextmanager
+def run_directory(out: Path, config: dict, **options):
+    """Yield ``<out>.partial``; on success rename it to ``out`` (:func:`_run_directory`), one
+    process at a time (:func:`_one_writer`)."""
+    with _one_writer(Path(out)), _run_directory(out, config, **options) as partial:
+        yield partial
+
+
+@contextmanager
+def _run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False,
+                   flags: dict | None = None, resumable=None):
     """Yield ``<out>.partial``; on success rename it to ``out``.
 
     An existing ``<out>.partial`` of the same config (an interrupted run) is resumed: the tasks

@@ -341,3 +341,26 @@ def test_a_resumed_run_may_change_its_workers_and_keeps_the_provenance_of_every_
     assert done["status"] == "complete" and done["resumed_with_change"] == "workers: 2 -> 1"
     assert [a["status"] for a in done["earlier_attempts"]] == ["killed", "interrupted"]
     assert done["earlier_attempts"][1]["started"] == second["started"]
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes_it(bar_digits, monkeypatch, capsys):
+    """Two processes in one ``.partial`` folder would run the same tasks and overwrite each
+    other's checkpoints: the second is refused at once (flock: another open file conflicts within
+    one process too), the first finishes untouched, and the lock goes with it."""
+    real_run = supervised.run
+    out = bar_digits / "shared"
+    lock = out.with_name("shared.lock")
+    second = {}
+
+    def first_run(config, out_dir):
+        assert "pid " in lock.read_text()
+        second["rc"] = cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)])
+        second["err"] = capsys.readouterr().err
+        second["config"] = (out_dir / "config.yaml").read_text()
+        return real_run(config, out_dir)
+    monkeypatch.setattr(supervised, "run", first_run)
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 0
+    assert second["rc"] == 2 and "is being written by another run now (pid " in second["err"]
+    assert "choose another --out" in second["err"]
+    assert (out / "metrics.json").exists() and (out / "config.yaml").read_text() == second["config"]
+    assert not lock.exists() and not out.with_name("shared.partial").exists()
