@@ -206,11 +206,12 @@ def _earlier_attempts(partial: Path) -> list[dict]:
 
 
 @contextmanager
-def _one_writer(out: Path):
+def one_writer(out: Path, writes: str | None = None):
     """Hold ``<out>.lock`` (an exclusive ``flock``, released by the OS if the process dies) while
-    this process writes ``<out>.partial``: a second run with the same ``--out`` is refused at once,
-    where it would otherwise resume the same tasks, overwrite their checkpoints and rename the
-    folder under the first. The lock file names its holder and is removed at the end."""
+    this process writes ``writes`` (default ``<out>``): a second run or sweep with the same
+    ``--out`` is refused at once, where it would otherwise run the same tasks, overwrite their
+    checkpoints and rename folders under the first. The lock file names its holder and is
+    removed at the end."""
     try:
         import fcntl
     except ImportError:                 # no flock (Windows): one writer is the user's to ensure
@@ -226,7 +227,7 @@ def _one_writer(out: Path):
             handle.seek(0)
             holder = handle.read().strip() or "a process"
             handle.close()
-            raise ConfigError(f"{str(out) + '.partial'!r} is being written by another run now ({holder}). "
+            raise ConfigError(f"{writes or str(out)!r} is being written by another bioplastic process now ({holder}). "
                               f"Wait for it to end (its provenance.json says how far it is), or choose "
                               f"another --out.") from None
         try:
@@ -249,8 +250,8 @@ def _one_writer(out: Path):
 @contextmanager
 def run_directory(out: Path, config: dict, **options):
     """Yield ``<out>.partial``; on success rename it to ``out`` (:func:`_run_directory`), one
-    process at a time (:func:`_one_writer`)."""
-    with _one_writer(Path(out)), _run_directory(out, config, **options) as partial:
+    process at a time (:func:`one_writer`)."""
+    with one_writer(Path(out), f"{out}.partial"), _run_directory(out, config, **options) as partial:
         yield partial
 
 

@@ -360,7 +360,7 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes_it(
         return real_run(config, out_dir)
     monkeypatch.setattr(supervised, "run", first_run)
     assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 0
-    assert second["rc"] == 2 and "is being written by another run now (pid " in second["err"]
+    assert second["rc"] == 2 and "is being written by another bioplastic process now (pid " in second["err"]
     assert "choose another --out" in second["err"]
     assert (out / "metrics.json").exists() and (out / "config.yaml").read_text() == second["config"]
     assert not lock.exists() and not out.with_name("shared.partial").exists()

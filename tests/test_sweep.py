@@ -160,6 +160,18 @@ def test_a_directory_of_another_sweep_is_not_resumed(bar_digits, capsys):
     assert "holds another sweep" in capsys.readouterr().err
 
 
+def test_a_sweep_folder_another_process_writes_is_refused_before_anything_runs(bar_digits, capsys):
+    """A second sweep would remove the first one's running task folders as stale."""
+    from bioplastic.results import one_writer
+    out = bar_digits / "sweep"
+    with one_writer(out):          # as a sweep in another process holds it (flock: per open file)
+        assert cli.main(sweep_args(out, "seeds=0", "data.n_train=12")) == 2
+        assert "is being written by another bioplastic process now (pid " in capsys.readouterr().err
+        assert not out.exists()
+    assert not out.with_name("sweep.lock").exists()
+    assert cli.main(sweep_args(out, "seeds=0", "data.n_train=12")) == 0
+
+
 def test_interrupted_multi_variant_run_resumes_with_the_unfinished_variant(bar_digits, monkeypatch, capsys):
     real, ran = supervised.train_and_test, []
 

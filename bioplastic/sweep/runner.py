@@ -35,7 +35,7 @@ import yaml
 from bioplastic.config import dump, load_config
 from bioplastic.errors import ConfigError
 from bioplastic.data import data_file_records, recording_data_files
-from bioplastic.results import to_jsonable, versions, write_json, write_summary
+from bioplastic.results import one_writer, to_jsonable, versions, write_json, write_summary
 from bioplastic.sweep import TaskError, _portable
 from bioplastic.sweep import clusters, points as sweep_points, table as sweep_table
 
@@ -255,9 +255,16 @@ class Outcome:
     files: list[Path]
 
 
-def run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str | None = None,
-              cluster: dict | None = None, progress: bool = True) -> Outcome:
-    """Run the tasks of ``plan`` not finished in ``sweep_dir``; write the table and plots."""
+def run_sweep(plan: Plan, sweep_dir: Path, **options) -> Outcome:
+    """Run the tasks of ``plan`` not finished in ``sweep_dir``; write the table and plots
+    (:func:`_run_sweep`), one process at a time (``<sweep_dir>.lock``: a second sweep would
+    remove the first one's running task folders as stale)."""
+    with one_writer(Path(sweep_dir)):
+        return _run_sweep(plan, sweep_dir, **options)
+
+
+def _run_sweep(plan: Plan, sweep_dir: Path, *, workers: int = 1, scheduler: str | None = None,
+               cluster: dict | None = None, progress: bool = True) -> Outcome:
     from tqdm.auto import tqdm
 
     directory = SweepDirectory(sweep_dir, plan)
