@@ -36,15 +36,17 @@ def _run(args) -> int:
           f"seeds {config['seeds']}; results -> {out}")
     args.interrupted_out = out
     flags = {"quick": args.quick, "device": args.device, "workers": args.workers, "overrides": list(args.overrides),
-             "out": args.out, "overwrite": args.overwrite}
-    with run_directory(out, config, command=args.command_line, overwrite=args.overwrite, flags=flags,
+             "out": args.out, "overwrite": args.overwrite, "extend": args.extend}
+    with run_directory(out, config, command=args.command_line, overwrite=args.overwrite, extend=args.extend,
+                       extendable=getattr(study, "EXTENDS_FINISHED_RUNS", False), flags=flags,
                        resumable=getattr(study, "resumable_change", None)) as work_dir:
         metrics = study.run(config, work_dir)
         text = write_summary(work_dir, study, metrics, title=config.get("title") or args.config,
                              command=args.command_line)
     print(f"\nDone. Results and figures are in {out}/")
     for path in sorted(out.iterdir()):
-        print(f"  {path}")
+        if not path.name.startswith("."):
+            print(f"  {path}")
     print(text)
     return 0
 
@@ -237,7 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="apply the config's `quick:` overrides (small, minutes)")
     run.add_argument("--workers", type=_positive_int,
                      help="parallel Dask worker processes for the seeds/variants, e.g. --workers 2")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    replace = run.add_mutually_exclusive_group()
+    replace.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    replace.add_argument("--extend", action="store_true",
+                         help="add to a finished run in --out what its study allows (forgetting_conv: seeds, "
+                              "radius pairs, protections, task-2 decision epochs): its finished tasks are kept, "
+                              "and the folder is replaced only once the extended run is complete")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     run.set_defaults(func=_run)
     sweep = sub.add_parser("sweep", help="run a study over a grid of config values (resumable; Dask, SLURM, PBS)",

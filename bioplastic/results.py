@@ -257,7 +257,7 @@ def run_directory(out: Path, config: dict, **options):
 
 @contextmanager
 def _run_directory(out: Path, config: dict, *, command: list[str] | None = None, overwrite: bool = False,
-                   flags: dict | None = None, resumable=None):
+                   extend: bool = False, extendable: bool = False, flags: dict | None = None, resumable=None):
     """Yield ``<out>.partial``; on success rename it to ``out``.
 
     An existing ``<out>.partial`` of the same config (an interrupted run) is resumed: the tasks
@@ -269,19 +269,37 @@ def _run_directory(out: Path, config: dict, *, command: list[str] | None = None,
     ``scheduler``) may change on resuming: every task is seeded on its own. Each earlier attempt's
     provenance is kept in ``earlier_attempts`` (one killed without notice, e.g. by the end of a
     machine's lease, is marked ``killed`` with the time of its last file).
+
+    A finished run of an ``extendable`` study (one whose finished tasks stay valid under the
+    changes ``resumable`` allows, e.g. forgetting_conv's seeds and variants) keeps its task
+    results (``.tasks``), so that ``extend`` can add to it: the run is copied to
+    ``<out>.partial`` and resumed there; ``out`` stays whole until the extended run completes.
     """
     from bioplastic.sweep import cached_task_count, task_cache
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"output directory {str(out)!r} exists already. Choose another with --out, "
-                          "or pass --overwrite to replace it.")
     partial = out.with_name(out.name + ".partial")
     tasks = partial / ".tasks"
+    copied = _copy_to_extend(out, partial, extendable) if extend and out.exists() and not overwrite else False
+    if out.exists() and not overwrite and not extend:
+        raise ConfigError(f"output directory {str(out)!r} exists already. Choose another with --out, "
+                          "or pass --overwrite to replace it" +
+                          (", or --extend to add to it what the study allows (e.g. seeds, variants)." if extendable
+                           else "."))
     stored = (partial / "config.yaml").read_text() if (partial / "config.yaml").exists() else None
     stored, moved = _placed_as(stored, config)
     same_config = stored == dump(config)
-    change = resumable(stored, config, partial) if stored and not same_config and not overwrite and resumable else None
+    try:
+        change = (resumable(stored, config, partial) if stored and not same_config and not overwrite and resumable
+                  else None)
+        if copied and not change:
+            raise ConfigError(f"{str(out)!r} has " + ("this config already: nothing to extend." if same_config else
+                              "another config, and the difference is not one its study can add to a finished run "
+                              "(e.g. seeds, variants). Choose another --out, or pass --overwrite to replace it."))
+    except BaseException:
+        if copied:                      # only the copy goes; the finished run was never touched
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     change = ", ".join(c for c in (moved, change) if c) if same_config or change else None
     earlier = _earlier_attempts(partial) if (same_config or change) else []
     if same_config or change:    # finished tasks, and checkpoints a study keeps inside a task, carry on
@@ -314,10 +332,30 @@ def _run_directory(out: Path, config: dict, *, command: list[str] | None = None,
     provenance.update(status="complete", finished=datetime.now(UTC).isoformat(),
                       wall_time_s=round(time.time() - started, 2), data_files=data_file_records(read))
     write_json(partial / "provenance.json", provenance)
-    shutil.rmtree(tasks, ignore_errors=True)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    if not extendable:                  # nothing could extend this run: its task results go
+        shutil.rmtree(tasks, ignore_errors=True)
+    if out.exists():                    # --overwrite, --extend: the old run goes once the new one is whole
+        replaced = out.with_name(f".{out.name}.replaced.{os.getpid()}")
+        os.replace(out, replaced)
+        os.replace(partial, out)
+        shutil.rmtree(replaced)
+    else:
+        os.replace(partial, out)
+
+
+def _copy_to_extend(out: Path, partial: Path, extendable: bool) -> bool:
+    """Copy the finished run ``out`` to ``partial`` for ``--extend``; False when ``partial``
+    exists already (an interrupted extension, resumed as it is)."""
+    if not extendable:
+        raise ConfigError(f"this study cannot extend a finished run (its finished tasks would all run again). "
+                          f"Choose another --out, or pass --overwrite to replace {str(out)!r}.")
+    if partial.exists():
+        return False
+    if not (out / ".tasks").is_dir():
+        raise ConfigError(f"{str(out)!r} kept no task results (it finished before bioplastic kept them for "
+                          "--extend), so nothing in it can be reused. Choose another --out.")
+    shutil.copytree(out, partial)
+    return True
 
 
 def load_run(directory: str | Path) -> tuple[dict, dict]:

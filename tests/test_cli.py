@@ -364,3 +364,16 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_writes_it(
     assert "choose another --out" in second["err"]
     assert (out / "metrics.json").exists() and (out / "config.yaml").read_text() == second["config"]
     assert not lock.exists() and not out.with_name("shared.partial").exists()
+
+
+def test_extend_is_refused_for_a_study_whose_finished_tasks_would_all_run_again(bar_digits, capsys):
+    out = bar_digits / "done"
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 0
+    assert not (out / ".tasks").exists()                # nothing could extend it: its task results went
+    assert cli.main(["run", EXPERIMENT, *TINY, "--out", str(out)]) == 2
+    assert "--extend" not in capsys.readouterr().err    # not offered where it cannot work
+    assert cli.main(["run", EXPERIMENT, *TINY, "seeds=[0,1,2]", "--out", str(out), "--extend"]) == 2
+    assert "this study cannot extend a finished run" in capsys.readouterr().err
+    assert not out.with_name("done.partial").exists() and (out / "metrics.json").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["run", EXPERIMENT, "--out", str(out), "--extend", "--overwrite"])

@@ -336,3 +336,21 @@ def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_w
     assert [a["status"] for a in provenance["earlier_attempts"]] == ["interrupted", "interrupted"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["task2"]) == {"r3_1", "freeze", "rehearsal"} and metrics["epochs"] == list(range(7))
+    # A finished run extended by a seed (--extend): only seed 1's tasks run; the finished run stays
+    # whole until the extended one is; a change no task survives is refused and leaves it as it was.
+    calls.clear()
+    final = [*base, "forgetting.protections=[freeze,rehearsal]", "task2.epochs.s3=6"]
+    assert cli.main([*final, "--extend"]) == 2
+    assert "has this config already: nothing to extend" in capsys.readouterr().err
+    assert cli.main([*final, "data.n_train=300", "--extend"]) == 2
+    assert "not one its study can add to a finished run" in capsys.readouterr().err
+    assert calls == [] and not partial.exists() and json.loads((out / "metrics.json").read_text()) == metrics
+    assert cli.main([*final, "seeds=[0,1]", "--extend"]) == 0
+    assert calls == [("task1", (3, 1)), ("features", "letters"), ("features", "rehearsal"),
+                     *[("decision", v, 6) for v in ("r3_1", "freeze", "rehearsal")]]     # seed 1 only
+    extended = json.loads((out / "provenance.json").read_text())
+    assert extended["resumed_with_change"] == "seeds: [0] -> [0, 1]"
+    assert [a["status"] for a in extended["earlier_attempts"]] == ["interrupted", "interrupted", "complete"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["seeds"] == [0, 1] and set(metrics["task2"]["freeze"]["curves_per_seed"]) == {"0", "1"}
+    assert not partial.exists() and not list(out.parent.glob(".study.replaced.*"))

@@ -409,6 +409,10 @@ def stage_config(config: dict, stage: int) -> dict:
 #: kept and the others run; the in-task checkpoints are per (seed, radii, variant) and stay valid.
 RESUMABLE = ("seeds", "forgetting.radii", "forgetting.protected_radii", "forgetting.protections")
 
+#: A finished run may be extended (`bioplastic run --extend`) by the same changes: its tasks
+#: stay valid, so only what the change adds runs.
+EXTENDS_FINISHED_RUNS = True
+
 
 def resumable_change(stored: str, config: dict, partial: Path) -> str | None:
     """Whether an interrupted run (``partial``, its config as ``stored`` text) may resume under
