@@ -198,40 +198,60 @@ def forgetting_panels(metrics: dict, panels: dict, path: Path) -> None:
     fig.savefig(path)
 
 
-def task2_panels(metrics: dict, path: Path, title: str = "") -> None:
-    """The reference's four-panel figure: digit (task 1, dashed) and letter (task 2, solid)
+def variant_label(name: str) -> str:
+    """A task-2 variant's name as a reader writes it: ``r5_2`` -> ``r = (5, 2)``,
+    ``langevin_d10_d90`` -> ``Langevin D10–D90``, ``freeze`` -> ``freezing``."""
+    if re.fullmatch(r"r\d+(_\d+)*", name):
+        return f"r = ({', '.join(name[1:].split('_'))})"
+    if name.startswith("langevin_"):
+        return "Langevin " + "–".join(part.upper() for part in name.removeprefix("langevin_").split("_"))
+    return {"freeze": "freezing", "joint": "joint training"}.get(name, name.replace("_", " "))
+
+
+def task2_panels(metrics: dict, path: Path, title: str = "") -> Figure:
+    """The reference's four-panel figure: letter (task 2, solid) and digit (task 1, dashed)
     test accuracy over task-2 epochs, mean ± std over seeds; (a) no protection, (b) lateral
-    inhibition radii, (c) freezing, rehearsal and joint training, (d) Langevin ranges."""
+    inhibition radii, (c) freezing, rehearsal and joint training, (d) Langevin ranges. Panels
+    (c) and (d) draw, in grey, the unprotected variant at the radii the protections start from."""
     table = metrics["task2"]
     radii = [name for name in table if re.fullmatch(r"r\d+(_\d+)*", name)]
     third = [n for n in ("freeze", "rehearsal", "joint") if n in table]
-    named = {"freeze": "freezing", "rehearsal": "rehearsal", "joint": "joint training"}
     groups = {"(a) no protection": radii[:1], "(b) lateral inhibition": radii[1:],
-              "(c) " + ", ".join(named[n] for n in third): third,
+              "(c) " + ", ".join(variant_label(n) for n in third): third,
               "(d) Langevin ranges": [n for n in table if n.startswith("langevin")]}
     groups = {k: v for k, v in groups.items() if v}
-    fig, axes = new_figure(1, len(groups), figsize=(3.9 * len(groups), 3.8), dpi=130, sharey=True, squeeze=False)
+    fig, axes = new_figure(1, len(groups), figsize=(3.9 * len(groups), 4.1), dpi=130, sharey=True, squeeze=False)
     x = np.asarray(metrics["epochs"])
+
+    def curves(ax, name, color, width, label):
+        for key, style in (("letters_curve", "-"), ("digits_curve", "--")):
+            mean, std = np.asarray(table[name][key]["mean"]), np.asarray(table[name][key]["std"])
+            ax.plot(x, mean, color=color, linestyle=style, linewidth=width, label=label if style == "-" else None)
+            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.12, linewidth=0)
+        ax.plot([0], [table[name]["task1_digits"][0]], marker="*", markersize=9, color=color, linestyle="none")
+
     for ax, (panel, names) in zip(axes.flat, groups.items()):
+        protected = panel[:3] in ("(c)", "(d)")
+        base = f"r{'_'.join(map(str, table[names[0]]['radii']))}" if protected else None
+        if base in table:
+            curves(ax, base, "#9a9a9a", 1.2, f"{variant_label(base)}, unprotected")
         for k, name in enumerate(names):
-            color = PALETTE[k % len(PALETTE)]
-            for key, style in (("letters_curve", "-"), ("digits_curve", "--")):
-                mean, std = np.asarray(table[name][key]["mean"]), np.asarray(table[name][key]["std"])
-                ax.plot(x, mean, color=color, linestyle=style, linewidth=1.8,
-                        label=f"{name.replace('_', ' ')} {'letters' if key[0] == 'l' else 'digits'}")
-                ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.12, linewidth=0)
-            ax.plot([0], [table[name]["task1_digits"][0]], marker="*", markersize=9, color=color, linestyle="none")
+            curves(ax, name, PALETTE[k % len(PALETTE)], 1.8,
+                   variant_label(name) + (f" at {variant_label(base)}" if protected and k == 0 and base else ""))
         ax.axhline(100 / 10, color="grey", linestyle=":", linewidth=1)
+        ax.plot([], [], color="black", linestyle="-", label="letters (task 2)")
+        ax.plot([], [], color="black", linestyle="--", label="digits (task 1)")
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("task-2 epochs (star: digits after task 1)")
         ax.set_ylim(0, 100)
-        ax.legend(frameon=False, fontsize=6.5, loc="best")
+        ax.legend(frameon=False, fontsize=7, loc="center right")
         _style(ax)
     axes.flat[0].set_ylabel("test accuracy (%)")
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path)
+    return fig
 
 
 def latency_encoding(images, latency, path: Path, *, n_steps: int, map_names=None, title: str = "") -> None:

@@ -195,3 +195,24 @@ def test_accuracy_over_many_decision_epochs_has_an_inset_on_the_late_epochs_own_
     short["test_accuracy_per_seed"] = {s: {"test_accuracy": c[:3].tolist()} for s, c in seeds.items()}
     short["test_accuracy_mean"], short["test_accuracy_std"] = metrics["test_accuracy_mean"][:3], [0.0] * 3
     assert not plotting.decision_epochs(short, tmp_path / "short.png").axes[0].child_axes
+
+
+def test_forgetting_conv_figure_names_variants_as_readers_write_them(tmp_path):
+    """Legends say r = (5, 2), freezing, Langevin D10–D90; the protection panels show the
+    unprotected variant at the radii the protections start from."""
+    from bioplastic import plotting
+
+    assert plotting.variant_label("r5_2") == "r = (5, 2)"
+    assert plotting.variant_label("langevin_d10_d90") == "Langevin D10–D90"
+    assert plotting.variant_label("freeze") == "freezing"
+    curve = {"mean": [10.0, 50.0], "std": [0.0, 0.0]}
+    row = {"radii": [5, 2], "task1_digits": [90.0, 0.0], "letters_curve": curve, "digits_curve": curve}
+    table = {"r0_0": dict(row, radii=[0, 0]), "r5_2": row, "freeze": row, "langevin_q1_q3": row}
+    fig = plotting.task2_panels({"task2": table, "epochs": [0, 1]}, tmp_path / "f.png")
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+    assert [ax.get_title() for ax in fig.axes] == ["(a) no protection", "(b) lateral inhibition", "(c) freezing",
+                                                   "(d) Langevin ranges"]
+    assert legends[0][0] == "r = (0, 0)" and legends[1][0] == "r = (5, 2)"
+    assert legends[2][:2] == ["r = (5, 2), unprotected", "freezing at r = (5, 2)"]
+    assert legends[3][:2] == ["r = (5, 2), unprotected", "Langevin Q1–Q3 at r = (5, 2)"]
+    assert legends[3][-2:] == ["letters (task 2)", "digits (task 1)"]
