@@ -205,17 +205,19 @@ def variant_label(name: str) -> str:
         return f"r = ({', '.join(name[1:].split('_'))})"
     if name.startswith("langevin_"):
         return "Langevin " + "–".join(part.upper() for part in name.removeprefix("langevin_").split("_"))
-    return {"freeze": "freezing", "joint": "joint training"}.get(name, name.replace("_", " "))
+    return {"freeze": "freezing", "joint": "joint training", "fresh": "new decision layer"}.get(
+        name, name.replace("_", " "))
 
 
 def task2_panels(metrics: dict, path: Path, title: str = "") -> Figure:
     """The reference's four-panel figure: letter (task 2, solid) and digit (task 1, dashed)
     test accuracy over task-2 epochs, mean ± std over seeds; (a) no protection, (b) lateral
-    inhibition radii, (c) freezing, rehearsal and joint training, (d) Langevin ranges. Panels
+    inhibition radii, (c) freezing, rehearsal, joint training and a new decision layer trained
+    on the letters alone, (d) Langevin ranges. Panels
     (c) and (d) draw, in grey, the unprotected variant at the radii the protections start from."""
     table = metrics["task2"]
     radii = [name for name in table if re.fullmatch(r"r\d+(_\d+)*", name)]
-    third = [n for n in ("freeze", "rehearsal", "joint") if n in table]
+    third = [n for n in ("freeze", "rehearsal", "joint", "fresh") if n in table]
     groups = {"(a) no protection": radii[:1], "(b) lateral inhibition": radii[1:],
               "(c) " + ", ".join(variant_label(n) for n in third): third,
               "(d) Langevin ranges": [n for n in table if n.startswith("langevin")]}

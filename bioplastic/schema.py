@@ -365,8 +365,9 @@ class ConvForgetting(Section):
     radii: list[list[NonNegativeInt]] = F([[0, 0], [3, 1], [5, 1], [5, 2]],
                                           "inhibition radius of each STDP layer, in network order", min_length=1)
     protected_radii: list[NonNegativeInt] = F([3, 1], "the task 1 that the protections start from")
-    protections: list[Literal["freeze", "langevin", "rehearsal", "joint"]] = F(
-        ["freeze", "langevin", "rehearsal", "joint"], "protections run from protected_radii")
+    protections: list[Literal["freeze", "langevin", "rehearsal", "joint", "fresh"]] = F(
+        ["freeze", "langevin", "rehearsal", "joint"],
+        "protections run from protected_radii (fresh: a new decision layer on the letters alone, their ceiling)")
     task1_state: Literal["best", "last"] = F("best", "the decision layer carried into task 2")
     task2_adaptive_int: float = F(0.5, "R-STDP rate adaptation strength in task 2", gt=0, le=10)
     adapt_once_per_epoch: bool = F(True, "the notebooks adapt R-STDP rates once per epoch")

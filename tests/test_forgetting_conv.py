@@ -75,6 +75,18 @@ def test_every_weight_stays_within_its_own_range_during_task_2():
     assert np.array_equal(layer.weights32, layer.weights.astype(np.float32))
 
 
+def test_task_2_trains_the_carried_layer_at_task_2_rates_or_for_fresh_a_new_one_that_never_saw_a_digit():
+    spec = small_spec()
+    carried = np.random.default_rng(3).uniform(0.3, 0.7, (4, 6, 3, 3))
+    f = {"adapt_once_per_epoch": True, "task2_adaptive_int": 0.5}
+    layer = forgetting_conv.task2_layer(spec, carried, 100, f, "freeze", seed=7)
+    np.testing.assert_array_equal(layer.weights, carried.reshape(4, -1))
+    assert layer.rule.adaptive_int == 0.5 and layer.rule.adapt_every == 100 and layer.clamped
+    fresh = forgetting_conv.task2_layer(spec, carried, 100, f, "fresh", seed=7)
+    np.testing.assert_array_equal(fresh.weights, spec.initial_weights(7)["s3"].reshape(4, -1))
+    assert fresh.rule.adaptive_int == spec.projections["s3"].rule.adaptive_int != 0.5 and not fresh.clamped
+
+
 def _decision_run(stop_at=None, checkpoint=None):
     """Four epochs of a small decision layer, tested on two sets before the first and after each, the
     best "held" epoch kept; with ``stop_at``, interrupted during that epoch (KeyboardInterrupt)."""
@@ -204,8 +216,8 @@ def test_bad_forgetting_configs_are_refused_before_any_computation(real_data, ov
 
 @pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_data, tmp_path):
-    config = load_config(EXPERIMENT, ["forgetting.radii=[[3,1]]", "forgetting.protections=[freeze,langevin]"],
-                         quick=True)
+    config = load_config(EXPERIMENT, ["forgetting.radii=[[3,1]]",
+                                      "forgetting.protections=[freeze,langevin,fresh]"], quick=True)
     metrics = forgetting_conv.run(config, tmp_path)
     task1 = metrics["task1"]["r3_1"]
     assert task1["carried_mean_std"][0] > 50                 # chance: 10 %; measured 82.5
@@ -213,14 +225,16 @@ def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_
     n_epochs = config["task2"]["epochs"]["s3"]
     assert metrics["epochs"] == list(range(n_epochs + 1))    # epoch 0: before task-2 decision training
     table = metrics["task2"]
-    assert set(table) == {"r3_1", "freeze", "langevin_q1_q3", "langevin_d10_d90"}
+    assert set(table) == {"r3_1", "freeze", "langevin_q1_q3", "langevin_d10_d90", "fresh"}
     for row in table.values():
         assert len(row["digits_curve"]["mean"]) == len(row["letters_curve"]["mean"]) == n_epochs + 1
         assert 0 <= row["task2_digits"][0] <= 100 and row["task2_letters"][0] > 10
     assert 0.05 < table["freeze"]["frozen_fraction"][0] <= 0.1
+    fresh = table["fresh"]["letters_curve"]["mean"]        # a new decision layer: chance, then the letters
+    assert fresh[0] < 20 < fresh[-1]
     rows = pd.read_parquet(tmp_path / "metrics_long.parquet")
     accuracy = rows[rows.metric == "test_accuracy_percent"]
-    assert len(accuracy) == len(task1["curve_mean"]) + 4 * 2 * (n_epochs + 1)
+    assert len(accuracy) == len(task1["curve_mean"]) + 5 * 2 * (n_epochs + 1)
     assert accuracy[accuracy.phase == "task1"].value.tolist() == task1["curves_per_seed"]["0"]["digits"]
     for name in ("forgetting_conv.png", "table.md", "metrics_long.csv", "weights.nc"):
         assert (tmp_path / name).exists(), name

@@ -5,7 +5,8 @@ Antonov, Sviatov & Sukhov (2022) and the dissertation trained the network of Moz
 digits' ten labels and the *same* decision maps (task 2: letter k <-> label k), and measured
 how much of task 1 survives. Protections: lateral-inhibition radii r of the STDP layers'
 k-winners-take-all, freezing the largest decision weights, per-weight Langevin ranges,
-rehearsal of a few digits, and joint training as the upper reference.
+rehearsal of a few digits, and joint training as the upper reference; and, as the letters'
+ceiling, a fresh decision layer trained on the letters alone (``fresh``).
 
 The computation runs seed after seed, each in three stages of independent Dask tasks (every
 finished task is kept in the run folder, so an interrupted run resumes with what is left; a run
@@ -23,7 +24,9 @@ the run folder holds the table, numbers and figure of the seeds finished so far)
 3. **task-2 decision** per (seed, variant): the R-STDP rates reset (adaptive_int of task 2),
    the decision layer trained on the task-2 set, letters and digits tested after every
    epoch. Variants: no protection at each radius pair; freezing, Langevin ranges,
-   rehearsal and joint training at ``forgetting.protected_radii``.
+   rehearsal and joint training at ``forgetting.protected_radii``; ``fresh`` there trains a
+   new decision layer (task 1's initial weights and rates) on the letters: what the letters
+   reach with those features when no digit has to be kept.
 
 Data: task 1 is a balanced sample of ``data.n_train`` / ``data.n_test`` images, task 2 of
 ``task2.n_train`` / ``task2.n_test`` (2,400 / 400 per class in the reference). EMNIST
@@ -54,7 +57,7 @@ from bioplastic.results import metric_rows, read_arrays, write_arrays, write_jso
 from bioplastic.studies import conv_stdp
 from bioplastic.sweep import map_tasks
 
-PROTECTIONS = ("freeze", "langevin", "rehearsal", "joint")
+PROTECTIONS = ("freeze", "langevin", "rehearsal", "joint", "fresh")
 
 
 # The dissertation's table (notebook values in the reference's brackets are in the README).
@@ -287,12 +290,6 @@ def task2_decision(task) -> list[dict]:
              "digits": (unit2["fired_digits"], unit2["labels_digits"])}
     n_epochs = int(cfg2["conv"]["epochs"][spec.decision_layer])
 
-    def fresh_layer():
-        layer = DecisionLayer(spec, unit1["decision"], _decision_rule(spec, len(unit2["labels_train"]), f,
-                                                                      f["task2_adaptive_int"]))
-        layer.clamped = True                 # task 1 left the weights within the rule's bounds
-        return layer
-
     ranges = {None: None}
     extra = {}
     if variant == "freeze":
@@ -306,7 +303,7 @@ def task2_decision(task) -> list[dict]:
         ranges = {name: ("bounds", b) for name, b in bounds.items()}
     results = []
     for name, protection in ranges.items():
-        layer = fresh_layer()
+        layer = task2_layer(spec, unit1["decision"], len(unit2["labels_train"]), f, variant, seed)
         if protection and protection[0] == "plastic":
             layer.protect(plastic=protection[1])
         elif protection:
@@ -321,6 +318,17 @@ def task2_decision(task) -> list[dict]:
     for result in results:              # kept by the task cache once returned
         _unit_path(out_dir, "checkpoint_task2", seed, radii, f"_{result['variant']}").unlink(missing_ok=True)
     return results
+
+
+def task2_layer(spec, carried: np.ndarray, n_train: int, f: dict, variant: str, seed: int) -> DecisionLayer:
+    """The decision layer that task 2 trains: the one carried from task 1 at the reset R-STDP
+    rates with task 2's adaptive_int; for ``fresh``, a new one as task 1 started it (the seed's
+    initial weights, task 1's rates), which has never seen a digit."""
+    if variant == "fresh":
+        return DecisionLayer(spec, spec.initial_weights(seed)[spec.decision_layer], _decision_rule(spec, n_train, f))
+    layer = DecisionLayer(spec, carried, _decision_rule(spec, n_train, f, f["task2_adaptive_int"]))
+    layer.clamped = True                 # task 1 left the weights within the rule's bounds
+    return layer
 
 
 def langevin_ranges(spec, unit1: dict, rule: dict, lang: dict, rng) -> tuple[dict, dict]:
