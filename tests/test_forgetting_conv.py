@@ -214,6 +214,22 @@ def test_bad_forgetting_configs_are_refused_before_any_computation(real_data, ov
         forgetting_conv.check(load_config(EXPERIMENT, [override]))
 
 
+def test_a_langevin_phase_whose_snapshots_would_not_fit_in_memory_is_refused_with_what_fits(real_data):
+    """The reference's ~24 noisy epochs with a snapshot every 100 images: 5,760 snapshots of the
+    1,250,000 decision weights, 14 GiB; refused before anything runs, with a snapshot_every that fits."""
+    import re
+    config = load_config(EXPERIMENT, ["forgetting.langevin.epochs=24", "workers=1"])
+    spec, *_ = conv_stdp.prepare(forgetting_conv._task_config(config, 1))
+    with pytest.raises(ConfigError, match="5,760 snapshots of 1,250,000 decision weights") as refused:
+        forgetting_conv.check_snapshot_memory(spec, config, available=8 * 2**30)
+    every = int(re.search(r"snapshot_every=(\d+)", str(refused.value)).group(1))
+    config["forgetting"]["langevin"]["snapshot_every"] = every
+    forgetting_conv.check_snapshot_memory(spec, config, available=8 * 2**30)
+    config["forgetting"]["langevin"]["snapshot_every"] = every - 1
+    with pytest.raises(ConfigError):
+        forgetting_conv.check_snapshot_memory(spec, config, available=8 * 2**30)
+
+
 @pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_data, tmp_path):
     config = load_config(EXPERIMENT, ["forgetting.radii=[[3,1]]",

@@ -55,6 +55,7 @@ from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP
 from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
 from bioplastic.results import metric_rows, read_arrays, write_arrays, write_json, write_metrics_long
 from bioplastic.studies import conv_stdp
+from bioplastic.studies.common import available_memory
 from bioplastic.sweep import map_tasks
 
 PROTECTIONS = ("freeze", "langevin", "rehearsal", "joint", "fresh")
@@ -125,11 +126,35 @@ def prepare(config: dict):
         if len(train.class_names) != spec.n_classes:
             raise ConfigError(f"task {task} has {len(train.class_names)} classes; both tasks need the same number "
                               "(they share the decision layer's class maps).")
+    if "langevin" in f["protections"]:
+        check_snapshot_memory(first[0], config)
     if len(config["data"]["classes"]) != len(config["task2"]["classes"]):
         raise ConfigError(f"data.classes ({len(config['data']['classes'])}) and task2.classes "
                           f"({len(config['task2']['classes'])}) must have the same length: letter k is taught "
                           "on digit k's decision maps.")
     return first, second
+
+
+def check_snapshot_memory(spec, config: dict, available: int | None = None) -> None:
+    """Refuse a Langevin phase whose snapshots (16 bits per decision weight each) would not fit in
+    memory, before anything runs: the reference recorded every 100th image over ~24 noisy epochs,
+    5,760 snapshots of 1,250,000 weights (14 GiB). Fewer snapshots over the same epochs
+    (``snapshot_every``) estimate the same quantiles of each weight's trajectory."""
+    lang = config["forgetting"]["langevin"]
+    proj = spec.projections[spec.decision_layer]
+    n_weights = spec.layers[spec.decision_layer].shape[0] * spec.shape(proj.source)[0] * proj.kernel_size ** 2
+    n_images = int(lang["epochs"]) * int(config["data"]["n_train"])
+    snapshots = n_images // int(lang["snapshot_every"])
+    needed = 2 * snapshots * n_weights * min(int(config["workers"]), 2)   # one Langevin task per worker at most
+    available = available_memory() if available is None else available
+    if available is not None and needed > available:
+        fitting = -(-2 * n_weights * n_images * min(int(config["workers"]), 2) // available)
+        raise ConfigError(
+            f"the Langevin phase would keep {snapshots:,} snapshots of {n_weights:,} decision weights "
+            f"({lang['epochs']} epochs x {config['data']['n_train']:,} images / snapshot_every "
+            f"{lang['snapshot_every']}), about {needed / 2**30:,.1f} GiB, more than the {available / 2**30:,.1f} GiB "
+            f"of memory available. Record less often: forgetting.langevin.snapshot_every={fitting} or more "
+            "(the quantiles of each weight's trajectory need its whole span, not every image), or fewer epochs.")
 
 
 def _variants(f: dict) -> list[tuple[str, list]]:
