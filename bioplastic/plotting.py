@@ -222,7 +222,7 @@ def task2_panels(metrics: dict, path: Path, title: str = "") -> Figure:
               "(c) " + ", ".join(variant_label(n) for n in third): third,
               "(d) Langevin ranges": [n for n in table if n.startswith("langevin")]}
     groups = {k: v for k, v in groups.items() if v}
-    fig, axes = new_figure(1, len(groups), figsize=(3.9 * len(groups), 4.1), dpi=130, sharey=True, squeeze=False)
+    fig, axes = new_figure(1, len(groups), figsize=(3.9 * len(groups), 4.8), dpi=130, sharey=True, squeeze=False)
     x = np.asarray(metrics["epochs"])
 
     def curves(ax, name, color, width, label):
@@ -246,7 +246,7 @@ def task2_panels(metrics: dict, path: Path, title: str = "") -> Figure:
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("task-2 epochs (star: digits after task 1)")
         ax.set_ylim(0, 100)
-        ax.legend(frameon=False, fontsize=7, loc="center right")
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         _style(ax)
     axes.flat[0].set_ylabel("test accuracy (%)")
     if title:
