@@ -230,7 +230,8 @@ def task2_panels(metrics: dict, path: Path, title: str = "") -> Figure:
             mean, std = np.asarray(table[name][key]["mean"]), np.asarray(table[name][key]["std"])
             ax.plot(x, mean, color=color, linestyle=style, linewidth=width, label=label if style == "-" else None)
             ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.12, linewidth=0)
-        ax.plot([0], [table[name]["task1_digits"][0]], marker="*", markersize=9, color=color, linestyle="none")
+        if table[name]["task1_digits"]:         # none for a layer that never learnt the digits
+            ax.plot([0], [table[name]["task1_digits"][0]], marker="*", markersize=9, color=color, linestyle="none")
 
     for ax, (panel, names) in zip(axes.flat, groups.items()):
         protected = panel[:3] in ("(c)", "(d)")

@@ -87,6 +87,26 @@ def test_task_2_trains_the_carried_layer_at_task_2_rates_or_for_fresh_a_new_one_
     assert fresh.rule.adaptive_int == spec.projections["s3"].rule.adaptive_int != 0.5 and not fresh.clamped
 
 
+def test_the_fresh_layer_has_no_task_1_and_no_forgetting_in_the_table_numbers_and_figure(tmp_path):
+    """A layer that never learnt the digits gets no task-1 accuracy or forgetting (its digit
+    accuracy is the letters' labels by chance), in metrics, table.md, metrics_long and the figure."""
+    curve = {"epoch": [0, 1], "letters": [10.0, 80.0], "digits": [9.0, 8.0], "letters_silence": [0.0, 0.0],
+             "digits_silence": [0.0, 0.0], "train_correct": [None, 70.0], "train_silence": [None, 0.0]}
+    first = [{"seed": 0, "radii": [5, 2], "carried_accuracy": 95.0, "curve": {
+        "epoch": [1], "digits": [95.0], "digits_silence": [0.0], "train_correct": [90.0], "train_silence": [0.0]}}]
+    second = [{"seed": 0, "variant": v, "radii": [5, 2], "curve": dict(curve, digits=d)}
+              for v, d in (("r5_2", [95.0, 70.0]), ("fresh", [9.0, 8.0]))]
+    config = load_config(EXPERIMENT, ["forgetting.radii=[[5,2]]", "forgetting.protected_radii=[5,2]"])
+    metrics = forgetting_conv.summarize(first, second, config)
+    assert metrics["task2"]["r5_2"]["forgetting"] == [25.0, 0.0]
+    assert metrics["task2"]["fresh"]["forgetting"] is None and metrics["task2"]["fresh"]["task1_digits"] is None
+    assert "| fresh | 5, 2 |  | 80.0 ± 0.0 | 8.0 ± 0.0 |  |" in forgetting_conv.markdown_table(metrics)
+    forgetting = [r for r in forgetting_conv.metric_table(metrics) if r["metric"] == "forgetting_points"]
+    assert [(r["variant"], r["value"]) for r in forgetting] == [("r5_2", 25.0)]
+    forgetting_conv.plot(metrics, config, tmp_path)
+    assert (tmp_path / "forgetting_conv.png").stat().st_size > 0
+
+
 def _decision_run(stop_at=None, checkpoint=None):
     """Four epochs of a small decision layer, tested on two sets before the first and after each, the
     best "held" epoch kept; with ``stop_at``, interrupted during that epoch (KeyboardInterrupt)."""

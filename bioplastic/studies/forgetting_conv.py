@@ -568,13 +568,15 @@ def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
         variants.setdefault(r["variant"], []).append(r)
     table = {}
     for name, rs in variants.items():
-        carried = [next(t["carried_accuracy"] for t in first if t["seed"] == r["seed"] and t["radii"] == r["radii"])
-                   for r in rs]
+        # fresh never learnt the digits: it has no task 1 to forget (its digits are the letters' labels by chance)
+        carried = [] if name == "fresh" else [
+            next(t["carried_accuracy"] for t in first if t["seed"] == r["seed"] and t["radii"] == r["radii"])
+            for r in rs]
         letters = [r["curve"]["letters"][-1] for r in rs]
         digits = [r["curve"]["digits"][-1] for r in rs]
-        table[name] = {"radii": rs[0]["radii"], "task1_digits": _mean_std(carried), "task2_letters": _mean_std(letters),
-                       "task2_digits": _mean_std(digits),
-                       "forgetting": _mean_std(np.subtract(carried, digits)),
+        table[name] = {"radii": rs[0]["radii"], "task1_digits": _mean_std(carried) if carried else None,
+                       "task2_letters": _mean_std(letters), "task2_digits": _mean_std(digits),
+                       "forgetting": _mean_std(np.subtract(carried, digits)) if carried else None,
                        "letters_curve": _curve_stats([r["curve"]["letters"] for r in rs]),
                        "digits_curve": _curve_stats([r["curve"]["digits"] for r in rs]),
                        "reference": REFERENCE.get(name),
@@ -621,7 +623,7 @@ def metric_table(metrics: dict) -> list[dict]:
                                         (f"{test_set}_silence", "test_silence_percent")):
                         rows += metric_rows(metric, curve[key], curve["epoch"], class_set=test_set, **labels)
                 rows += metric_rows("train_correct_percent", curve["train_correct"], curve["epoch"], **labels)
-                if phase == "task2":
+                if phase == "task2" and entry["forgetting"]:
                     rows += metric_rows("forgetting_points", entry["task1_digits_per_seed"][seed] - curve["digits"][-1],
                                         curve["epoch"][-1:], class_set="digits", **labels)
     return rows
