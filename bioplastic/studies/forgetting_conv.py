@@ -623,7 +623,7 @@ def metric_table(metrics: dict) -> list[dict]:
                                         (f"{test_set}_silence", "test_silence_percent")):
                         rows += metric_rows(metric, curve[key], curve["epoch"], class_set=test_set, **labels)
                 rows += metric_rows("train_correct_percent", curve["train_correct"], curve["epoch"], **labels)
-                if phase == "task2" and entry["forgetting"]:
+                if phase == "task2" and seed in entry["task1_digits_per_seed"]:      # none for fresh
                     rows += metric_rows("forgetting_points", entry["task1_digits_per_seed"][seed] - curve["digits"][-1],
                                         curve["epoch"][-1:], class_set="digits", **labels)
     return rows
