@@ -238,7 +238,7 @@ def test_a_langevin_phase_whose_snapshots_would_not_fit_in_memory_is_refused_wit
     """The reference's ~24 noisy epochs with a snapshot every 100 images: 5,760 snapshots of the
     1,250,000 decision weights, 14 GiB; refused before anything runs, with a snapshot_every that fits."""
     import re
-    config = load_config(EXPERIMENT, ["forgetting.langevin.epochs=24", "workers=1"])
+    config = load_config(EXPERIMENT, ["forgetting.langevin.epochs=24"])
     spec, *_ = conv_stdp.prepare(forgetting_conv._task_config(config, 1))
     with pytest.raises(ConfigError, match="5,760 snapshots of 1,250,000 decision weights") as refused:
         forgetting_conv.check_snapshot_memory(spec, config, available=8 * 2**30)

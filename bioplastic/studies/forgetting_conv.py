@@ -145,10 +145,10 @@ def check_snapshot_memory(spec, config: dict, available: int | None = None) -> N
     n_weights = spec.layers[spec.decision_layer].shape[0] * spec.shape(proj.source)[0] * proj.kernel_size ** 2
     n_images = int(lang["epochs"]) * int(config["data"]["n_train"])
     snapshots = n_images // int(lang["snapshot_every"])
-    needed = 2 * snapshots * n_weights * min(int(config["workers"]), 2)   # one Langevin task per worker at most
+    needed = 2 * snapshots * n_weights          # seeds run one after another: one Langevin task at a time
     available = available_memory() if available is None else available
     if available is not None and needed > available:
-        fitting = -(-2 * n_weights * n_images * min(int(config["workers"]), 2) // available)
+        fitting = -(-2 * n_weights * n_images // available)
         raise ConfigError(
             f"the Langevin phase would keep {snapshots:,} snapshots of {n_weights:,} decision weights "
             f"({lang['epochs']} epochs x {config['data']['n_train']:,} images / snapshot_every "
