@@ -1,5 +1,6 @@
 """Command line: ``bioplastic run CONFIG [key=value ...]``, ``bioplastic sweep CONFIG --grid key=v1,v2``,
-``bioplastic plot DIR``, ``bioplastic report DIR [DIR ...]`` and ``bioplastic models [NAME]``."""
+``bioplastic plot DIR``, ``bioplastic report DIR [DIR ...]``, ``bioplastic merge DIR DIR ... --out DIR`` and
+``bioplastic models [NAME]``."""
 from __future__ import annotations
 
 import argparse
@@ -170,6 +171,28 @@ def _report(args) -> int:
     return 0
 
 
+def _merge(args) -> int:
+    from bioplastic.results import load_run, write_merged_run
+    from bioplastic.studies import study_module
+
+    if len(args.dirs) < 2:
+        raise BioplasticError("bioplastic merge pools the seeds of two or more run folders; give at least two.")
+    runs = [(directory, *load_run(directory)) for directory in args.dirs]
+    studies = list(dict.fromkeys(config["study"] for _, config, _ in runs))
+    if len(studies) > 1:
+        raise BioplasticError(f"the folders hold runs of different studies ({', '.join(studies)}); "
+                              "merge runs of one study.")
+    study = study_module(studies[0])
+    if not hasattr(study, "merge"):
+        raise BioplasticError(f"the {studies[0]} study cannot pool run folders yet (forgetting_conv can); "
+                              f"to add seeds to one of its runs, run it again with more seeds.")
+    config, metrics = write_merged_run(Path(args.out), study, runs, command=args.command_line,
+                                       overwrite=args.overwrite)
+    print(f"bioplastic merge: {len(runs)} runs, seeds {config['seeds']} -> {args.out}/")
+    print(study.summary_text(metrics))
+    return 0
+
+
 def _models(args) -> int:
     from bioplastic.models import NEURON_MODELS, PLASTICITY_RULES, get_neuron_model, get_plasticity_rule
 
@@ -197,6 +220,7 @@ HELP_EPILOG = """examples:
   bioplastic sweep experiments/supervised_stdp_alltd.yaml --grid data.n_train=100,300 --quick
   bioplastic plot results/conv
   bioplastic report results/conv --out tables.md
+  bioplastic merge results/forgetting_seed0 results/forgetting_seed1 --out results/forgetting_seeds01
   bioplastic models izhikevich_ch
   bioplastic config --schema --study unsupervised     every config key: type, range, default
 
@@ -298,6 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("dirs", nargs="+", metavar="DIR", help="finished run folders")
     report.add_argument("--out", metavar="FILE", help="write the Markdown to FILE (default: print it)")
     report.set_defaults(func=_report)
+    merge = sub.add_parser("merge", help="pool the seeds and variants of finished run folders of one protocol",
+                           description="One run folder (config, metrics, tables, figures, provenance of every "
+                                       "source) from finished runs of the same study and protocol that ran other "
+                                       "seeds or variants, e.g. one seed per session or cluster node. Example: "
+                                       "bioplastic merge runs/forgetting_seed0 runs/forgetting_seed1 --out "
+                                       "runs/forgetting_seeds01")
+    merge.add_argument("dirs", nargs="+", metavar="DIR", help="finished run folders")
+    merge.add_argument("--out", required=True, metavar="DIR", help="the merged run folder, e.g. results/forgetting_seeds01 (must not exist, unless --overwrite)")
+    merge.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    merge.set_defaults(func=_merge)
     config = sub.add_parser("config", help="the configuration schema: every key with its type, range and default",
                             description="Prints every config key of a study (dotted, as on the command line) with "
                                         "its type, range or unit, default and meaning, from bioplastic.schema. "

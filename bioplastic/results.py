@@ -386,3 +386,54 @@ def load_run(directory: str | Path) -> tuple[dict, dict]:
     if "study" not in config:
         raise BioplasticError(f"{str(directory / 'config.yaml')!r} names no study (no `study:` key).")
     return config, json.loads((directory / "metrics.json").read_text())
+
+
+def write_merged_run(out: Path, study, runs: list[tuple[str, dict, dict]], *, command: list[str],
+                     overwrite: bool = False) -> tuple[dict, dict]:
+    """``bioplastic merge``: one run folder ``out`` made of finished runs ``(folder, config,
+    metrics)`` of the same study and protocol that ran other seeds or variants (the study's
+    ``merge`` pools them and says what stands in the way). The folder is what ``bioplastic run``
+    would have written for the pooled seeds, less the arrays (``weights.nc``; they stay in the
+    source folders): config, metrics, tables, figures; its provenance holds each source run's
+    provenance and the data files they read. Written to ``<out>.partial`` and renamed when
+    complete, as a run is."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"output directory {str(out)!r} exists already. Choose another with --out, "
+                          "or pass --overwrite to replace it.")
+    config, metrics = study.merge(runs)                    # refused before anything is written
+    sources = []
+    data_files = {}
+    for folder, _, _ in runs:
+        provenance = json.loads((Path(folder) / "provenance.json").read_text())
+        sources.append({"folder": str(folder), "provenance": provenance})
+        for record in provenance.get("data_files", []):
+            key = (str(record.get("root")), record["path"])
+            if key in data_files and data_files[key].get("sha256") != record.get("sha256"):
+                raise ConfigError(f"the runs read different versions of {record['path']} (SHA-256 "
+                                  f"{data_files[key].get('sha256')} and {record.get('sha256')}): their seeds "
+                                  "did not learn from the same data.")
+            data_files[key] = record
+    partial = out.with_name(out.name + ".partial")
+    with one_writer(out, str(partial)):
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        (partial / "config.yaml").write_text(dump(config))
+        study.write_results(metrics, partial)
+        study.plot(metrics, config, partial)
+        write_summary(partial, study, metrics, title=config.get("title") or f"{config['study']} (merged)",
+                      command=command)
+        now = datetime.now(UTC).isoformat()
+        write_json(partial / "provenance.json", {
+            "started": now, "finished": now, "command": command, "versions": versions(), "seeds": config["seeds"],
+            "status": "complete", "merged_from": sources,
+            "sources_wall_time_s": sum(s["provenance"].get("wall_time_s") or 0 for s in sources),
+            "data_files": [data_files[k] for k in sorted(data_files)]})
+        if out.exists():
+            replaced = out.with_name(f".{out.name}.replaced.{os.getpid()}")
+            os.replace(out, replaced)
+            os.replace(partial, out)
+            shutil.rmtree(replaced)
+        else:
+            os.replace(partial, out)
+    return config, metrics

@@ -299,7 +299,7 @@ def test_every_option_of_every_command_has_help_and_every_valued_option_an_examp
     import argparse
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) >= {"run", "sweep", "plot", "report", "config", "models"}
+    assert set(commands) >= {"run", "sweep", "plot", "report", "merge", "config", "models"}
     for name, command in commands.items():
         for action in command._actions:
             if isinstance(action, argparse._HelpAction):

@@ -107,6 +107,93 @@ def test_the_fresh_layer_has_no_task_1_and_no_forgetting_in_the_table_numbers_an
     assert (tmp_path / "forgetting_conv.png").stat().st_size > 0
 
 
+def _seed_results(seed, variants, rng):
+    """Task results of one seed as :func:`forgetting_conv.task1` / ``task2_decision`` return them."""
+    def curve(n, keys):
+        return {"epoch": list(range(n)), **{k: rng.uniform(0, 100, n).round(1).tolist() for k in keys}}
+    first = [{"seed": seed, "radii": [5, 2], "carried_accuracy": 95.0 + seed, "carried_epoch": 3,
+              "curve": curve(4, ("digits", "digits_silence", "train_correct", "train_silence"))}]
+    second = [{"seed": seed, "variant": v, "radii": [5, 2],
+               "curve": curve(3, ("letters", "digits", "letters_silence", "digits_silence", "train_correct",
+                                  "train_silence")), **({"frozen_fraction": 0.1 + seed / 100} if v == "freeze" else {})}
+              for v in variants]
+    return first, second
+
+
+def _finished_run(folder, config, first, second):
+    from bioplastic.config import dump
+    from bioplastic.results import write_json
+
+    folder.mkdir()
+    (folder / "config.yaml").write_text(dump(config))
+    metrics = forgetting_conv.summarize(first, second, config)
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "provenance.json", {"status": "complete", "wall_time_s": 60.0, "data_files": [
+        {"root": "data", "path": "mnist/train-images-idx3-ubyte.gz", "sha256": "ab"}]})
+    return metrics
+
+
+def test_runs_of_other_seeds_merge_into_the_run_that_ran_them_together(tmp_path, capsys):
+    """``bioplastic merge``: seed 0 with a protection, seed 1 without it, pooled, give the numbers
+    that one run of both seeds gives (every table, curve and per-seed number), and what stands in
+    the way of pooling is refused with what to do."""
+    from bioplastic import cli
+    from bioplastic.results import load_run
+
+    rng = np.random.default_rng(0)
+    (f0, s0), (f1, s1) = _seed_results(0, ("r5_2", "freeze"), rng), _seed_results(1, ("r5_2",), rng)
+    base = ["forgetting.radii=[[5,2]]", "forgetting.protected_radii=[5,2]"]
+    config0 = load_config(EXPERIMENT, [*base, "seeds=[0]", "forgetting.protections=[freeze]"])
+    config1 = load_config(EXPERIMENT, [*base, "seeds=[1]", "forgetting.protections=[]", "workers=2"])
+    _finished_run(tmp_path / "seed0", config0, f0, s0)
+    _finished_run(tmp_path / "seed1", config1, f1, s1)
+    out = tmp_path / "both"
+    assert cli.main(["merge", str(tmp_path / "seed0"), str(tmp_path / "seed1"), "--out", str(out)]) == 0
+    config, metrics = load_run(out)
+    together = load_config(EXPERIMENT, [*base, "seeds=[0,1]", "forgetting.protections=[freeze]"])
+    expected = forgetting_conv.summarize(f0 + f1, s0 + s1, together)
+    assert config == together
+    assert metrics == json_roundtrip(expected)
+    assert metrics["task2"]["r5_2"]["task2_digits"][1] > 0 and metrics["task2"]["freeze"]["frozen_fraction_per_seed"] \
+        == {"0": 0.1}
+    table = (out / "table.md").read_text()
+    assert "| r5_2 | 5, 2 |" in table and table.splitlines()[2].endswith("| 2 |")    # seeds per row
+    assert table.splitlines()[3].startswith("| freeze |") and table.splitlines()[3].endswith("| 1 |")
+    assert (out / "forgetting_conv.png").stat().st_size > 0 and (out / "metrics_long.csv").exists()
+    provenance = __import__("json").loads((out / "provenance.json").read_text())
+    assert [s["folder"] for s in provenance["merged_from"]] == [str(tmp_path / "seed0"), str(tmp_path / "seed1")]
+    assert provenance["status"] == "complete" and len(provenance["data_files"]) == 1
+    # a merged run merges again: adding a third seed gives the three seeds' numbers
+    f2, s2 = _seed_results(2, ("r5_2",), rng)
+    _finished_run(tmp_path / "seed2", load_config(EXPERIMENT, [*base, "seeds=[2]"]), f2, s2)
+    assert cli.main(["merge", str(out), str(tmp_path / "seed2"), "--out", str(tmp_path / "three")]) == 0
+    _, three = load_run(tmp_path / "three")
+    assert three == json_roundtrip(forgetting_conv.summarize(f0 + f1 + f2, s0 + s1 + s2, load_config(
+        EXPERIMENT, [*base, "seeds=[0,1,2]", "forgetting.protections=[freeze]"])))
+    capsys.readouterr()
+
+    refused = (([tmp_path / "seed0", tmp_path / "seed0"], "seed 0 of task 1 at radii [5, 2] is in both"),
+               ([tmp_path / "seed1"], "give at least two"))
+    for folders, message in refused:
+        assert cli.main(["merge", *map(str, folders), "--out", str(tmp_path / "no")]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "no").exists()
+    other = tmp_path / "other"
+    _finished_run(other, load_config(EXPERIMENT, [*base, "seeds=[3]", "task2.epochs.s3=7"]),
+                  *_seed_results(3, ("r5_2",), rng))
+    assert cli.main(["merge", str(tmp_path / "seed0"), str(other), "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "ran different protocols" in err and "task2.epochs.s3 is 7 there" in err and not (tmp_path / "no").exists()
+    assert cli.main(["merge", str(tmp_path / "seed2"), str(tmp_path / "seed1"), "--out", str(out)]) == 2
+    assert "exists already" in capsys.readouterr().err
+
+
+def json_roundtrip(value):
+    import json
+
+    from bioplastic.results import to_jsonable
+    return json.loads(json.dumps(to_jsonable(value)))
+
+
 def _decision_run(stop_at=None, checkpoint=None):
     """Four epochs of a small decision layer, tested on two sets before the first and after each, the
     best "held" epoch kept; with ``stop_at``, interrupted during that epoch (KeyboardInterrupt)."""

@@ -553,6 +553,100 @@ def report(runs: list[tuple[dict, dict]]) -> str:
     return "\n".join(blocks)
 
 
+#: What runs pooled by ``bioplastic merge`` may differ in: their seeds and variants (a variant's
+#: radii are checked per variant), and where and under which title they ran. Everything else
+#: (data, network, epochs, rates) must be the same.
+MERGEABLE = ("seeds", "forgetting.radii", "forgetting.protections", "forgetting.protected_radii", "workers",
+             "scheduler", "title")
+
+
+def merge(runs: list[tuple[str, dict, dict]]) -> tuple[dict, dict]:
+    """The config and metrics of one run made of finished runs ``(folder, config, metrics)`` of the
+    same protocol that ran other seeds or variants (``bioplastic merge``): e.g. a seed run per
+    session or per cluster node. Refused, naming what stands in the way, where the configs differ
+    in anything but :data:`MERGEABLE`, where a variant starts from other radii in two runs, or where
+    two runs hold the same seed of a variant."""
+    (first_dir, config, _), *others = runs
+    for folder, other, _ in others:
+        differ = [key for key in _differing_keys(config, other)
+                  if not any(key == k or key.startswith(f"{k}.") for k in MERGEABLE)]
+        if differ:
+            raise ConfigError(f"{folder!r} and {first_dir!r} ran different protocols, so their seeds cannot be "
+                              "pooled: " + "; ".join(f"{key} is {_lookup(other, key)!r} there and "
+                                                     f"{_lookup(config, key)!r} here" for key in differ[:5])
+                              + (f" (and {len(differ) - 5} more)" if len(differ) > 5 else "")
+                              + f". Only {', '.join(MERGEABLE)} may differ.")
+    first, second, timings, holder, started_from = [], [], {}, {}, {}
+    for folder, _, metrics in runs:
+        one, two = _results_of(metrics)
+        for r in one + two:
+            what = r.get("variant") or f"task 1 at radii {r['radii']}"
+            if (what, r["seed"]) in holder:
+                raise ConfigError(f"seed {r['seed']} of {what} is in both {holder[what, r['seed']]!r} and "
+                                  f"{folder!r}; merge runs of different seeds (leave one of the two out).")
+            holder[what, r["seed"]] = folder
+            other, radii = started_from.setdefault(what, (folder, r["radii"]))
+            if radii != r["radii"]:
+                raise ConfigError(f"{what} starts from radii {r['radii']} in {folder!r} and {radii} in {other!r}: "
+                                  "not the same variant, so its seeds cannot be pooled.")
+        first, second = first + one, second + two
+        for stage, entries in metrics.get("timings", {}).items():
+            timings.setdefault(stage, {}).update(entries)
+    merged = copy.deepcopy(config)
+    merged["seeds"] = sorted({int(s) for _, c, _ in runs for s in c["seeds"]})
+    f = merged["forgetting"]
+    f["radii"] = [list(r) for r in dict.fromkeys(tuple(r) for _, c, _ in runs for r in c["forgetting"]["radii"])]
+    f["protections"] = list(dict.fromkeys(p for _, c, _ in runs for p in c["forgetting"]["protections"]))
+    protected = {tuple(c["forgetting"]["protected_radii"]): c for _, c, _ in runs if c["forgetting"]["protections"]}
+    if len(protected) > 1:
+        raise ConfigError(f"the runs protect networks of different radii ({', '.join(map(str, protected))}); "
+                          "one merged run has one forgetting.protected_radii. Merge those of the same radii.")
+    f["protected_radii"] = list(next(iter(protected), f["protected_radii"]))
+    metrics = summarize(first, second, merged)
+    if timings:
+        metrics["timings"] = timings
+    return merged, metrics
+
+
+def _results_of(metrics: dict) -> tuple[list[dict], list[dict]]:
+    """The task results (:func:`task1`, :func:`task2_decision`) that :func:`summarize` made
+    ``metrics`` of, as far as :func:`merge` needs them."""
+    first = []
+    for name, entry in metrics["task1"].items():
+        carried = entry.get("carried_per_seed") or metrics["task2"][name]["task1_digits_per_seed"]
+        epochs = entry.get("carried_epoch_per_seed", {})
+        first += [{"seed": int(seed), "radii": [int(r) for r in name[1:].split("_")], "curve": curve,
+                   "carried_accuracy": carried[seed], **({"carried_epoch": epochs[seed]} if seed in epochs else {})}
+                  for seed, curve in entry["curves_per_seed"].items()]
+    second = []
+    for name, entry in metrics["task2"].items():
+        seeds = list(entry["curves_per_seed"])
+        extras = {k: entry.get(f"{k}_per_seed") or ({seeds[0]: entry[k][0]} if len(seeds) == 1 else None)
+                  for k in EXTRAS if entry.get(k)}             # earlier metrics kept these as mean ± std only
+        second += [{"seed": int(seed), "variant": name, "radii": entry["radii"], "curve": curve,
+                    **{k: per_seed[seed] for k, per_seed in extras.items() if per_seed}}
+                   for seed, curve in entry["curves_per_seed"].items()]
+    return first, second
+
+
+def _differing_keys(a, b, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two nested configs."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix]
+    return [key for k in dict.fromkeys([*a, *b])
+            for key in _differing_keys(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))]
+
+
+def _lookup(config: dict, dotted: str):
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+#: Numbers a task-2 variant reports besides its curves (freeze, langevin), per seed and as mean ± std.
+EXTRAS = ("frozen_fraction", "langevin_digits_after")
+
+
 def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
     by_radii = {}
     for r in first:
@@ -561,7 +655,10 @@ def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
                     "last_mean_std": _mean_std([r["curve"]["digits"][-1] for r in rs]),
                     "best_mean_std": _mean_std([max(r["curve"]["digits"]) for r in rs]),
                     "curve_mean": np.mean([r["curve"]["digits"] for r in rs], axis=0).tolist(),
-                    "curves_per_seed": {str(r["seed"]): r["curve"] for r in rs}}
+                    "curves_per_seed": {str(r["seed"]): r["curve"] for r in rs},
+                    "carried_per_seed": {str(r["seed"]): r["carried_accuracy"] for r in rs},
+                    **({"carried_epoch_per_seed": {str(r["seed"]): r["carried_epoch"] for r in rs}}
+                       if all("carried_epoch" in r for r in rs) else {})}
              for name, rs in by_radii.items()}
     variants = {}
     for r in second:
@@ -582,8 +679,9 @@ def summarize(first: list[dict], second: list[dict], config: dict) -> dict:
                        "reference": REFERENCE.get(name),
                        "curves_per_seed": {str(r["seed"]): r["curve"] for r in rs},
                        "task1_digits_per_seed": {str(r["seed"]): c for r, c in zip(rs, carried)},
-                       **{k: _mean_std([r[k] for r in rs]) for k in ("frozen_fraction", "langevin_digits_after")
-                          if k in rs[0]}}
+                       **{key: value for k in EXTRAS if all(k in r for r in rs)
+                          for key, value in ((k, _mean_std([r[k] for r in rs])),
+                                             (f"{k}_per_seed", {str(r["seed"]): r[k] for r in rs}))}}
     return {"seeds": sorted({r["seed"] for r in first}), "task1": task1, "task2": table,
             "epochs": second[0]["curve"]["epoch"] if second else [],
             "n_train": [int(config["data"]["n_train"]), int(config["task2"]["n_train"])],
@@ -637,12 +735,13 @@ def markdown_table(metrics: dict) -> str:
         return "" if value is None else f"{value:.1f}"
 
     lines = ["| variant | radii | task 1 digits | task 2 letters | task 2 digits | forgetting | reference "
-             "(task 1 / letters / digits) |", "|---|---|---:|---:|---:|---:|---|"]
+             "(task 1 / letters / digits) | seeds |", "|---|---|---:|---:|---:|---:|---|---:|"]
     for name, row in metrics["task2"].items():
         reference = row["reference"] or (None, None, None)
         lines.append(f"| {name} | {', '.join(map(str, row['radii']))} | {cell(row['task1_digits'])} | "
                      f"{cell(row['task2_letters'])} | {cell(row['task2_digits'])} | {cell(row['forgetting'])} | "
-                     f"{' / '.join(ref(v) for v in reference) if row['reference'] else ''} |")
+                     f"{' / '.join(ref(v) for v in reference) if row['reference'] else ''} | "
+                     f"{len(row.get('curves_per_seed', {})) or ''} |")
     return "\n".join(lines) + "\n"
 
 
