@@ -329,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "bioplastic merge runs/forgetting_seed0 runs/forgetting_seed1 --out "
                                        "runs/forgetting_seeds01")
     merge.add_argument("dirs", nargs="+", metavar="DIR", help="finished run folders")
-    merge.add_argument("--out", required=True, metavar="DIR", help="the merged run folder, e.g. results/forgetting_seeds01 (must not exist, unless --overwrite)")
+    merge.add_argument("--out", required=True, metavar="DIR",
+                       help="the merged run folder, e.g. results/forgetting_seeds01 (must not exist, unless "
+                            "--overwrite)")
     merge.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     merge.set_defaults(func=_merge)
     config = sub.add_parser("config", help="the configuration schema: every key with its type, range and default",
