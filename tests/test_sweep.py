@@ -9,7 +9,7 @@ import pytest
 from bioplastic import cli
 from bioplastic.errors import ConfigError
 from bioplastic.studies import supervised
-from bioplastic.sweep import TaskError, map_tasks, points, runner, task_cache
+from bioplastic.sweep import Node, TaskError, map_graph, map_tasks, points, runner, task_cache
 
 from test_cli import EXPERIMENT, TINY, bar_digits  # noqa: F401  (bar_digits: synthetic MNIST fixture)
 
@@ -35,6 +35,49 @@ def test_worker_failure_is_reported_with_its_traceback():
         map_tasks(fail, [1, 2], workers=2)
     with pytest.raises(ConfigError, match="bad key"):
         map_tasks(fail, [1, 3], workers=2)
+
+
+def staged(task):
+    """A stand-in for a stage task: fails if a task it reads from has not ended; notes when it ran."""
+    import time
+    folder, name, reads, seconds = task
+    missing = [other for other in reads if not (folder / f"{other}.ended").exists()]
+    assert not missing, f"{name} started before {missing} ended"
+    started = time.time()
+    time.sleep(seconds)
+    (folder / f"{name}.ended").write_text(f"{started} {time.time()}")
+    return name
+
+
+def _graph(folder):
+    names = ["slow", "fast", "after_fast", "after_slow", "after_both"]
+    after = [(), (), (1,), (0,), (0, 2)]
+    return [Node(staged, (folder, n, [names[j] for j in a], 4.0 if n == "slow" else 0.1), a)
+            for n, a in zip(names, after)], names
+
+
+def test_a_graph_task_starts_once_what_it_reads_has_ended_and_waits_for_nothing_else(tmp_path):
+    """map_graph on 2 Dask workers: every task after the tasks it comes after (each checks their
+    files), and the task after the fast one ends while the slow, unrelated one still runs (no
+    barrier between stages); in this process, the given order; kept results reused."""
+    nodes, names = _graph(tmp_path)
+    seen = []
+    assert map_graph(nodes, workers=2, on_result=lambda i, r: seen.append(r)) == names
+    ended = {n: [float(t) for t in (tmp_path / f"{n}.ended").read_text().split()] for n in names}
+    assert ended["after_fast"][1] < ended["slow"][1] and sorted(seen) == sorted(names)
+    assert ended["after_both"][0] >= ended["slow"][1]
+    for n in names:
+        (tmp_path / f"{n}.ended").unlink()
+    cache = tmp_path / "cache"
+    with task_cache(cache):
+        assert map_graph(nodes[:2]) == names[:2]            # in this process, in order
+        seen.clear()
+        assert map_graph(nodes, on_result=lambda i, r: seen.append(i)) == names
+    assert seen == [0, 1, 2, 3, 4]                          # the kept two first, then the rest in order
+    with pytest.raises(ValueError, match="listed before"):
+        map_graph([Node(square, 2, (1,)), Node(square, 3)])
+    with pytest.raises(ValueError, match="in a circle"):
+        map_graph([Node(square, 2, (1,)), Node(square, 3, (0,))], workers=2)
 
 
 CALLS = []

@@ -8,10 +8,14 @@ k-winners-take-all, freezing the largest decision weights, per-weight Langevin r
 rehearsal of a few digits, and joint training as the upper reference; and, as the letters'
 ceiling, a fresh decision layer trained on the letters alone (``fresh``).
 
-The computation runs seed after seed, each in three stages of independent Dask tasks (every
-finished task is kept in the run folder, so an interrupted run resumes with what is left; a run
-longer than one sitting shows whole seeds early: after every seed but the last, ``interim/`` in
-the run folder holds the table, numbers and figure of the seeds finished so far):
+The computation is three stages of Dask tasks per seed, each task started as soon as the tasks
+whose stage files it reads have finished (:func:`bioplastic.sweep.map_graph`): no worker waits
+for a whole stage to end, and of the tasks ready at once the earlier seed's go first (then the
+later stage's, then the Langevin task, the longest). Every finished task is kept in the run
+folder, so an interrupted run resumes with what is left; a run longer than one sitting shows
+whole seeds early: once a seed is finished and others are not, ``interim/`` in the run folder
+holds the table, numbers and figure of the seeds finished so far. One Langevin task runs at a
+time (its snapshots are held in memory).
 
 1. **task 1** per (seed, radii): STDP layers on the digits, their output cached once per
    image, R-STDP decision epochs tested after each; the state carried into task 2 is the
@@ -56,7 +60,7 @@ from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
 from bioplastic.results import metric_rows, read_arrays, write_arrays, write_json, write_metrics_long
 from bioplastic.studies import conv_stdp
 from bioplastic.studies.common import available_memory
-from bioplastic.sweep import map_tasks
+from bioplastic.sweep import Node, map_graph
 
 PROTECTIONS = ("freeze", "langevin", "rehearsal", "joint", "fresh")
 
@@ -471,17 +475,38 @@ def run(config: dict, out_dir) -> dict:
     variants = _variants(f)
     radii_all = f["radii"]
     sets = sorted({(tuple(r), _training_set(v)) for v, r in variants})
-    first, features, second = [], [], []
+    nodes, stage_of, seed_of, where = [], [], [], {}
+
+    def add(stage, seed, key, function, task, after=(), priority=0):
+        where[key] = len(nodes)
+        # earlier seeds first, then later stages (a seed ends sooner), then the longer tasks
+        nodes.append(Node(function, task, tuple(where[a] for a in after),
+                          priority=100 * (len(seeds) - seeds.index(seed)) + 10 * stage + priority))
+        stage_of.append(stage)
+        seed_of.append(seed)
+
     for s in seeds:
-        first += map_tasks(task1, [(stage_config(config, 1), s, r, out_dir) for r in radii_all],
-                           workers=workers, scheduler=scheduler)
-        features += map_tasks(task2_features, [(stage_config(config, 2), s, list(r), t, out_dir) for r, t in sets],
-                              workers=workers, scheduler=scheduler)
-        second += [r for group in map_tasks(task2_decision, [(stage_config(config, 3), s, v, r, out_dir)
-                                                             for v, r in variants],
-                                            workers=workers, scheduler=scheduler) for r in group]
-        if s != seeds[-1]:
-            _write_interim(first, second, config, out_dir / "interim")
+        for r in radii_all:
+            add(1, s, ("task1", s, tuple(r)), task1, (stage_config(config, 1), s, r, out_dir))
+        for r, t in sets:
+            add(2, s, ("features", s, r, t), task2_features, (stage_config(config, 2), s, list(r), t, out_dir),
+                after=[("task1", s, r)], priority=int(t != "letters"))
+        for v, r in variants:
+            # one Langevin phase at a time (its snapshots are held in memory: check_snapshot_memory)
+            chain = [("langevin", seeds[seeds.index(s) - 1])] if v == "langevin" and s != seeds[0] else []
+            add(3, s, ("langevin", s) if v == "langevin" else ("decision", s, v), task2_decision,
+                (stage_config(config, 3), s, v, r, out_dir), after=[("features", s, tuple(r), _training_set(v)),
+                                                                   *chain], priority=int(v == "langevin"))
+    computed = {}
+
+    def finished(i, result):            # the seeds done so far, shown in interim/ while the run goes on
+        computed[i] = result
+        done = [s for s in seeds if all(j in computed for j, t in enumerate(seed_of) if t == s)]
+        if seed_of[i] in done and len(done) < len(seeds):
+            _write_interim(*_by_stage(stage_of, seed_of, computed, done)[::2], config, out_dir / "interim")
+
+    map_graph(nodes, workers=workers, scheduler=scheduler, on_result=finished)
+    first, features, second = _by_stage(stage_of, seed_of, computed, seeds)
     shutil.rmtree(out_dir / "interim", ignore_errors=True)
     metrics = summarize(first, second, config)
     metrics["timings"] = {"task1": {f"seed{r['seed']}_{_radii_name(r['radii'])}": r["timings"] for r in first},
@@ -491,6 +516,16 @@ def run(config: dict, out_dir) -> dict:
     save_arrays(out_dir, spec, seeds, radii_all, sets)
     plot(metrics, config, out_dir)
     return metrics
+
+
+def _by_stage(stage_of: list[int], seed_of: list[int], results: dict, seeds: list[int]) -> tuple[list, list, list]:
+    """The results of task 1, the task-2 features and the task-2 decision (one list of results
+    per Langevin task, flattened) of ``seeds``, in the order of the nodes."""
+    stages = ([], [], [])
+    for i in sorted(results):
+        if seed_of[i] in seeds:
+            stages[stage_of[i] - 1].extend(results[i] if stage_of[i] == 3 else [results[i]])
+    return stages
 
 
 def _write_interim(first: list[dict], second: list[dict], config: dict, folder: Path) -> None:

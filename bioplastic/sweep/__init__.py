@@ -23,6 +23,7 @@ import pickle
 import traceback
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Sequence
 
@@ -77,30 +78,78 @@ def _store(directory: Path, key: str, result) -> None:
 
 
 def map_tasks(function: Callable, tasks: Sequence, *, workers: int = 1, scheduler: str | None = None) -> list:
-    cache = _CACHE_DIR.get()
-    keys = [_task_key(function, task) for task in tasks] if cache else [None] * len(tasks)
-    results: dict[int, object] = {}
-    if cache:
-        for i, key in enumerate(keys):
-            if (cache / f"{key}.pkl").exists():
-                results[i] = pickle.loads((cache / f"{key}.pkl").read_bytes())
-    todo = [i for i in range(len(tasks)) if i not in results]
+    """``[function(task) for task in tasks]``, the tasks independent of one another (see :func:`map_graph`)."""
+    return map_graph([Node(function, task) for task in tasks], workers=workers, scheduler=scheduler)
 
-    def keep(i, result):
+
+@dataclass(frozen=True)
+class Node:
+    """One task of :func:`map_graph`: ``function(task)``, started once the nodes ``after`` (their
+    indices) have finished; of the nodes ready at once, the highest ``priority`` starts first."""
+    function: Callable
+    task: object
+    after: tuple[int, ...] = ()
+    priority: int = 0
+
+
+def map_graph(nodes: Sequence[Node], *, workers: int = 1, scheduler: str | None = None,
+              on_result: Callable[[int, object], None] | None = None) -> list:
+    """The results of ``nodes`` (:class:`Node`), in their order, for tasks that read what earlier
+    ones wrote (e.g. stage files): a node starts once the nodes it comes after have finished.
+    With Dask, every node runs as soon as it is ready, so no worker waits for a whole stage of
+    other tasks to end; in this process, nodes run in the order given (each after the nodes it
+    comes after). Finished results are kept and reused as :func:`task_cache` says;
+    ``on_result(index, result)`` is called as each node finishes (kept ones first)."""
+    cache = _CACHE_DIR.get()
+    keys = [_task_key(node.function, node.task) for node in nodes] if cache else [None] * len(nodes)
+    for i, node in enumerate(nodes):
+        if any(not 0 <= j < len(nodes) or j == i for j in node.after):
+            raise ValueError(f"node {i} comes after {node.after}: not other nodes of the {len(nodes)} given")
+    ordered, left = set(), set(range(len(nodes)))
+    while left:                         # every node can start once those before it end: no circle
+        ready = {i for i in left if ordered.issuperset(nodes[i].after)}
+        if not ready:
+            raise ValueError(f"nodes {sorted(left)} never become ready: they come after one another in a circle")
+        ordered |= ready
+        left -= ready
+    results: dict[int, object] = {}
+
+    def keep(i, result, store=True):
         results[i] = result
-        if cache:
+        if cache and store:
             _store(cache, keys[i], result)
+        if on_result is not None:
+            on_result(i, result)
+
+    for i, key in enumerate(keys):
+        if cache and (cache / f"{key}.pkl").exists():
+            keep(i, pickle.loads((cache / f"{key}.pkl").read_bytes()), store=False)
+    waiting = [i for i in range(len(nodes)) if i not in results]
 
     from bioplastic.sweep.clusters import dask_client
 
-    with dask_client(workers=workers, scheduler=scheduler, n_tasks=len(todo)) as client:
+    with dask_client(workers=workers, scheduler=scheduler, n_tasks=len(waiting)) as client:
         if client is None:
-            for i in todo:
-                keep(i, function(tasks[i]))
-        else:
-            from dask.distributed import as_completed
+            for i in waiting:
+                if any(j not in results for j in nodes[i].after):
+                    raise ValueError(f"node {i} is listed before nodes it comes after ({nodes[i].after})")
+                keep(i, nodes[i].function(nodes[i].task))
+            return [results[i] for i in range(len(nodes))]
+        from dask.distributed import as_completed
 
-            futures = {client.submit(_portable(function), tasks[i], pure=False): i for i in todo}
-            for future, result in as_completed(futures, with_results=True):
-                keep(futures[future], result)
-    return [results[i] for i in range(len(tasks))]
+        futures = {}
+
+        def submit_ready() -> list:
+            ready = [i for i in waiting if all(j in results for j in nodes[i].after)]
+            for i in ready:
+                waiting.remove(i)
+                futures[client.submit(_portable(nodes[i].function), nodes[i].task, pure=False,
+                                      priority=nodes[i].priority)] = i
+            return [f for f, i in futures.items() if i in ready]
+
+        running = as_completed(submit_ready(), with_results=True)
+        for future, result in running:
+            keep(futures[future], result)
+            for submitted in submit_ready():
+                running.add(submitted)
+    return [results[i] for i in range(len(nodes))]
