@@ -59,7 +59,8 @@ def _graph(folder):
 def test_a_graph_task_starts_once_what_it_reads_has_ended_and_waits_for_nothing_else(tmp_path):
     """map_graph on 2 Dask workers: every task after the tasks it comes after (each checks their
     files), and the task after the fast one ends while the slow, unrelated one still runs (no
-    barrier between stages); in this process, the given order; kept results reused."""
+    barrier between stages); of the tasks ready at once, the higher priorities first; in this
+    process, the given order; kept results reused."""
     nodes, names = _graph(tmp_path)
     seen = []
     assert map_graph(nodes, workers=2, on_result=lambda i, r: seen.append(r)) == names
@@ -68,6 +69,10 @@ def test_a_graph_task_starts_once_what_it_reads_has_ended_and_waits_for_nothing_
     assert ended["after_both"][0] >= ended["slow"][1]
     for n in names:
         (tmp_path / f"{n}.ended").unlink()
+    ranked = [Node(staged, (tmp_path, f"p{k}", [], 1.0), priority=k) for k in range(3)]
+    assert map_graph(ranked, workers=2) == ["p0", "p1", "p2"]
+    ended = {n: [float(t) for t in (tmp_path / f"{n}.ended").read_text().split()] for n in ("p0", "p1", "p2")}
+    assert ended["p0"][0] >= min(ended["p1"][1], ended["p2"][1])     # the two higher priorities went first
     cache = tmp_path / "cache"
     with task_cache(cache):
         assert map_graph(nodes[:2]) == names[:2]            # in this process, in order

@@ -140,7 +140,9 @@ def map_graph(nodes: Sequence[Node], *, workers: int = 1, scheduler: str | None 
         futures = {}
 
         def submit_ready() -> list:
-            ready = [i for i in waiting if all(j in results for j in nodes[i].after)]
+            # highest priority first: idle workers take the tasks as they are submitted
+            ready = sorted((i for i in waiting if all(j in results for j in nodes[i].after)),
+                           key=lambda i: -nodes[i].priority)
             for i in ready:
                 waiting.remove(i)
                 futures[client.submit(_portable(nodes[i].function), nodes[i].task, pure=False,
