@@ -242,3 +242,28 @@ def test_an_interrupted_json_write_leaves_the_previous_file_whole(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         write_json(path, {"epoch": 2})
     assert json.loads(path.read_text()) == {"epoch": 1}
+
+
+# ------------------------------------------------------------------ the runs kept in git (runs/)
+
+
+def test_the_runs_kept_in_git_load_and_their_tables_and_rows_are_their_numbers():
+    """Every folder in runs/ is a finished run that `bioplastic report`, `plot` and `merge` read,
+    and its table.md and metrics_long.csv are what its metrics.json says (a change of the study's
+    tables that would leave them stale fails here: regenerate them with `bioplastic report`)."""
+    from bioplastic.results import load_run
+    from bioplastic.studies import study_module
+
+    kept = sorted(p for p in (REPO / "runs").iterdir() if (p / "config.yaml").exists())
+    assert kept, "runs/ holds no run folder"
+    for folder in kept:
+        config, metrics = load_run(folder)
+        study = study_module(config["study"])
+        assert (folder / "table.md").read_text() == study.markdown_table(metrics), folder.name
+        rows = pd.read_csv(folder / "metrics_long.csv")
+        expected = pd.DataFrame(study.metric_table(metrics))
+        assert len(rows) == len(expected) and np.allclose(rows.value, expected.value, equal_nan=True), folder.name
+        provenance = json.loads((folder / "provenance.json").read_text())
+        assert provenance["status"] == "complete" and provenance["versions"].get("git_commit"), folder.name
+        assert {r["path"] for r in provenance["data_files"]} >= {"mnist/train-images-idx3-ubyte.gz"}, folder.name
+        assert folder.name in (REPO / "runs" / "README.md").read_text(), f"runs/README.md does not list {folder.name}"
