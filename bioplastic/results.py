@@ -334,7 +334,13 @@ def _run_directory(out: Path, config: dict, *, command: list[str] | None = None,
     write_json(partial / "provenance.json", provenance)
     if not extendable:                  # nothing could extend this run: its task results go
         shutil.rmtree(tasks, ignore_errors=True)
-    if out.exists():                    # --overwrite, --extend: the old run goes once the new one is whole
+    _finish(partial, out)
+
+
+def _finish(partial: Path, out: Path) -> None:
+    """Rename the complete ``partial`` to ``out``; an existing ``out`` (--overwrite, --extend) goes
+    only once the new run is whole."""
+    if out.exists():
         replaced = out.with_name(f".{out.name}.replaced.{os.getpid()}")
         os.replace(out, replaced)
         os.replace(partial, out)
@@ -429,11 +435,5 @@ def write_merged_run(out: Path, study, runs: list[tuple[str, dict, dict]], *, co
             "status": "complete", "merged_from": sources,
             "sources_wall_time_s": sum(s["provenance"].get("wall_time_s") or 0 for s in sources),
             "data_files": [data_files[k] for k in sorted(data_files)]})
-        if out.exists():
-            replaced = out.with_name(f".{out.name}.replaced.{os.getpid()}")
-            os.replace(out, replaced)
-            os.replace(partial, out)
-            shutil.rmtree(replaced)
-        else:
-            os.replace(partial, out)
+        _finish(partial, out)
     return config, metrics
