@@ -121,6 +121,14 @@ def dotted_to_nested(overrides: dict) -> dict:
     return nested
 
 
+def lookup(config: dict, dotted: str):
+    """The value at a dotted key (``"forgetting.radii"``) of a nested config; None where any
+    part of the path is missing."""
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
 def _merge_plain(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():

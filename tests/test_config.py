@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from bioplastic.config import load_config, parse_cli_overrides, variant_config
+from bioplastic.config import load_config, lookup, parse_cli_overrides, variant_config
 from bioplastic.errors import ConfigError, ModelError
 from bioplastic.studies.common import spec_from_config
 from bioplastic.units import parse_quantity
@@ -52,6 +52,15 @@ def test_cli_values_are_read_as_yaml():
         "seeds": [1, 2], "network": {"input": {"max_rate": "20 Hz"}}}
     with pytest.raises(ConfigError, match="key=value"):
         parse_cli_overrides(["seeds"])
+
+
+def test_a_dotted_lookup_reads_the_nested_value_and_none_where_the_path_ends():
+    config = {"forgetting": {"radii": [[5, 2]], "langevin": None}, "seeds": [0]}
+    assert lookup(config, "forgetting.radii") == [[5, 2]]
+    assert lookup(config, "seeds") == [0]
+    assert lookup(config, "forgetting.langevin.sigma") is None
+    assert lookup(config, "forgetting.missing") is None
+    assert lookup(config, "seeds.first") is None
 
 
 @pytest.mark.parametrize("override, error, message", [

@@ -51,7 +51,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bioplastic import netcdf, plotting
-from bioplastic.config import changes_within
+from bioplastic.config import changes_within, lookup
 from bioplastic.data import sample_indices
 from bioplastic.errors import ConfigError
 from bioplastic.network.decision import SILENCE, DecisionLayer
@@ -607,8 +607,8 @@ def merge(runs: list[tuple[str, dict, dict]]) -> tuple[dict, dict]:
                   if not any(key == k or key.startswith(f"{k}.") for k in MERGEABLE)]
         if differ:
             raise ConfigError(f"{folder!r} and {first_dir!r} ran different protocols, so their seeds cannot be "
-                              "pooled: " + "; ".join(f"{key} is {_lookup(other, key)!r} there and "
-                                                     f"{_lookup(config, key)!r} here" for key in differ[:5])
+                              "pooled: " + "; ".join(f"{key} is {lookup(other, key)!r} there and "
+                                                     f"{lookup(config, key)!r} here" for key in differ[:5])
                               + (f" (and {len(differ) - 5} more)" if len(differ) > 5 else "")
                               + f". Only {', '.join(MERGEABLE)} may differ.")
     first, second, timings, holder, started_from = [], [], {}, {}, {}
@@ -670,12 +670,6 @@ def _differing_keys(a, b, prefix: str = "") -> list[str]:
         return [] if a == b else [prefix]
     return [key for k in dict.fromkeys([*a, *b])
             for key in _differing_keys(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))]
-
-
-def _lookup(config: dict, dotted: str):
-    for part in dotted.split("."):
-        config = config.get(part) if isinstance(config, dict) else None
-    return config
 
 
 #: Numbers a task-2 variant reports besides its curves (freeze, langevin), per seed and as mean ± std.

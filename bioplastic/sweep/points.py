@@ -20,7 +20,7 @@ import yaml
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
 
 from bioplastic import schema
-from bioplastic.config import deep_merge, dotted_to_nested
+from bioplastic.config import deep_merge, dotted_to_nested, lookup
 from bioplastic.errors import ConfigError
 from bioplastic.units import parse_quantity
 
@@ -171,15 +171,6 @@ def dotted_keys(config: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _lookup(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _dimensions(value):
     """Dimensions of a quantity given as text or number; None when it is not a quantity."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Quantity)):
@@ -228,5 +219,5 @@ def resolve(config: dict, point: dict) -> dict:
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"sweep: unknown config key {key!r}.{hint} ({exc})") from None
-        check_value(key, _lookup(config, key), value)
+        check_value(key, lookup(config, key), value)
     return schema.validate(deep_merge(config, dotted_to_nested(point)), where=f"sweep point {point}: ")
