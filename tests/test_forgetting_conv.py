@@ -337,6 +337,20 @@ def test_a_langevin_phase_whose_snapshots_would_not_fit_in_memory_is_refused_wit
         forgetting_conv.check_snapshot_memory(spec, config, available=8 * 2**30)
 
 
+def test_on_a_scheduler_the_snapshots_are_checked_against_its_workers_memory_not_this_machines(real_data):
+    """4 noisy epochs, a snapshot every 100 images: 960 snapshots, about 2.2 GiB. This machine
+    holds them; a scheduler whose workers have 1 GiB each does not, and says so before anything runs."""
+    from bioplastic.sweep.clusters import local_cluster, worker_memory
+    overrides = ["forgetting.protections=[langevin]", "forgetting.langevin.epochs=4",
+                 "forgetting.langevin.snapshot_every=100"]
+    spec, *_ = conv_stdp.prepare(forgetting_conv._task_config(load_config(EXPERIMENT), 1))
+    forgetting_conv.check_snapshot_memory(spec, load_config(EXPERIMENT, overrides), available=4 * 2**30)
+    with local_cluster(n_workers=1, threads_per_worker=1, memory_limit="1GiB") as cluster:
+        assert worker_memory(cluster.scheduler_address) == 2**30
+        with pytest.raises(ConfigError, match=r"960 snapshots.*more than the 1\.0 GiB"):
+            forgetting_conv.check(load_config(EXPERIMENT, [*overrides, f"scheduler={cluster.scheduler_address}"]))
+
+
 @pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)
 def test_quick_variant_learns_task_1_and_records_task_2_letters_and_digits(real_data, tmp_path):
     config = load_config(EXPERIMENT, ["forgetting.radii=[[3,1]]",

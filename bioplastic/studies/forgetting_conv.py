@@ -131,7 +131,10 @@ def prepare(config: dict):
             raise ConfigError(f"task {task} has {len(train.class_names)} classes; both tasks need the same number "
                               "(they share the decision layer's class maps).")
     if "langevin" in f["protections"]:
-        check_snapshot_memory(first[0], config)
+        # the snapshots are held by the worker that runs the Langevin phase: on a scheduler's
+        # workers, their memory counts (this machine's where they state none)
+        from bioplastic.sweep.clusters import worker_memory
+        check_snapshot_memory(first[0], config, worker_memory(config["scheduler"]) if config.get("scheduler") else None)
     if len(config["data"]["classes"]) != len(config["task2"]["classes"]):
         raise ConfigError(f"data.classes ({len(config['data']['classes'])}) and task2.classes "
                           f"({len(config['task2']['classes'])}) must have the same length: letter k is taught "

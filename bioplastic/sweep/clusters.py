@@ -84,6 +84,28 @@ def jobqueue_cluster(section: dict):
     return cluster
 
 
+def local_cluster(**options):
+    """A Dask LocalCluster on this machine's loopback without a dashboard. Its scheduler still
+    serves HTTP (health, metrics): on a free port, not on 8787, which a second cluster on the
+    same machine (another run, a test) would find taken, with a warning."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(host="127.0.0.1", dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                        **options)
+
+
+def worker_memory(scheduler: str, timeout: str = "10s") -> int | None:
+    """Bytes of memory of the smallest worker of the Dask scheduler at ``scheduler`` (its
+    ``memory_limit``), None where it has no workers yet or none states a limit: what a task run
+    there may hold, which is not this machine's memory."""
+    from dask.distributed import Client
+
+    with Client(scheduler, timeout=timeout) as client:
+        workers = client.scheduler_info().get("workers", {}).values()
+    limits = [int(w["memory_limit"]) for w in workers if w.get("memory_limit")]
+    return min(limits) if limits else None
+
+
 @contextmanager
 def dask_client(*, workers: int = 1, scheduler: str | None = None, cluster: dict | None = None, n_tasks: int = 1,
                 start: bool = True):
@@ -93,7 +115,7 @@ def dask_client(*, workers: int = 1, scheduler: str | None = None, cluster: dict
     if not start or not scheduler and not cluster.get("kind") and (workers <= 1 or n_tasks <= 1):
         yield None
         return
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     if scheduler:
         started = None
@@ -102,8 +124,7 @@ def dask_client(*, workers: int = 1, scheduler: str | None = None, cluster: dict
         started = jobqueue_cluster(cluster)
         client = Client(started)
     else:
-        started = LocalCluster(n_workers=min(workers, n_tasks), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+        started = local_cluster(n_workers=min(workers, n_tasks), threads_per_worker=1, processes=True)
         client = Client(started)
     try:
         yield client
