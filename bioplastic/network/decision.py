@@ -135,9 +135,11 @@ class DecisionLayer:
             np.clip(self.weights[kernel], self.bounds[0][kernel], self.bounds[1][kernel], out=self.weights[kernel])
         self.weights32[kernel] = self.weights[kernel]
 
-    def set_weights(self, weights: np.ndarray) -> None:
-        """Replace every weight (e.g. after adding noise), keeping the float32 copy in step."""
-        self.weights[:] = weights.reshape(self.weights.shape)
+    def add_noise(self, noise: np.ndarray, low: float, high: float) -> None:
+        """Add ``noise`` (the weights' shape) to every weight, then clamp all to [low, high]; in
+        place, keeping the float32 copy in step (Langevin: 1.25 M weights after every update)."""
+        self.weights += noise
+        np.clip(self.weights, low, high, out=self.weights)
         self.weights32[:] = self.weights
 
     def train_epoch(self, fired: np.ndarray, labels: np.ndarray, order: np.ndarray, batch: int = 256,

@@ -410,7 +410,7 @@ def langevin_phase(spec, unit1: dict, rule: dict, lang: dict, rng):
             state["taken"] += 1
         if decided != SILENCE and sigma > 0:
             rng.standard_normal(out=noise, dtype=np.float32)
-            layer.set_weights(np.clip(layer.weights + sigma * noise, w_min, w_max))
+            layer.add_noise(np.multiply(noise, sigma, out=noise), w_min, w_max)
 
     for _ in tqdm(range(int(lang["epochs"])), desc="Langevin epochs", unit="epoch", leave=False):
         layer.train_epoch(fired, labels, rng.permutation(len(labels)), after_image=after_image)
