@@ -140,6 +140,24 @@ def test_decision_potentials_and_winners_equal_the_brian2_layer():
     np.testing.assert_array_equal(maps * 4 + positions, brian_best)
 
 
+def test_the_decision_layer_learns_the_same_weights_whatever_batch_its_windows_are_cut_in():
+    """Images learn one at a time; the batch is only how many images' windows are cut at once."""
+    spec = small_spec()
+    weights = spec.initial_weights(1)
+    fired = random_latencies(100, shape=(6, 2, 2), seed=3) >= 0
+    labels = np.random.default_rng(4).integers(0, 2, len(fired))
+    learnt = []
+    for batch in (1, 7, 32, 256):
+        layer = DecisionLayer(spec, weights["s3"], spec.projections["s3"].rule)
+        stats = [layer.train_epoch(fired, labels, np.random.default_rng(epoch).permutation(len(fired)), batch=batch)
+                 for epoch in range(3)]
+        learnt.append((layer.weights, stats))
+    assert not np.array_equal(learnt[0][0], weights["s3"].reshape(learnt[0][0].shape))
+    for weights_b, stats_b in learnt[1:]:
+        np.testing.assert_array_equal(weights_b, learnt[0][0])
+        assert stats_b == learnt[0][1]
+
+
 def test_pooling_passes_the_first_spike_of_each_window():
     spec = small_spec()
     s1 = random_latencies(3, shape=(4, 10, 10), seed=5)
