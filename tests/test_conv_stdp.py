@@ -158,6 +158,16 @@ def test_the_decision_layer_learns_the_same_weights_whatever_batch_its_windows_a
         assert stats_b == learnt[0][1]
 
 
+def test_the_frozen_chain_gives_the_same_steps_whatever_batch_of_images_it_runs():
+    spec = small_spec()
+    weights = spec.initial_weights(2)
+    inputs = random_latencies(24, seed=6)
+    steps = [convfast.forward(spec, "input", "c2", inputs, weights, batch=batch) for batch in (1, 2, 5, 24)]
+    assert (steps[0] >= 0).any()
+    for other in steps[1:]:
+        np.testing.assert_array_equal(other, steps[0])
+
+
 def test_pooling_passes_the_first_spike_of_each_window():
     spec = small_spec()
     s1 = random_latencies(3, shape=(4, 10, 10), seed=5)
