@@ -349,6 +349,8 @@ def test_on_a_scheduler_the_snapshots_are_checked_against_its_workers_memory_not
         assert worker_memory(cluster.scheduler_address) == 2**30
         with pytest.raises(ConfigError, match=r"960 snapshots.*more than the 1\.0 GiB"):
             forgetting_conv.check(load_config(EXPERIMENT, [*overrides, f"scheduler={cluster.scheduler_address}"]))
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        worker_memory("tcp://127.0.0.1:9", timeout="2s")
 
 
 @pytest.mark.slow   # minutes on 2 cores: `make test-slow` (CI runs it)

@@ -100,8 +100,12 @@ def worker_memory(scheduler: str, timeout: str = "10s") -> int | None:
     there may hold, which is not this machine's memory."""
     from dask.distributed import Client
 
-    with Client(scheduler, timeout=timeout) as client:
-        workers = client.scheduler_info().get("workers", {}).values()
+    try:
+        with Client(scheduler, timeout=timeout) as client:
+            workers = client.scheduler_info().get("workers", {}).values()
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}). Start it first "
+                          "(`dask scheduler`, then `dask worker <address>`), or run without --scheduler.") from None
     limits = [int(w["memory_limit"]) for w in workers if w.get("memory_limit")]
     return min(limits) if limits else None
 
