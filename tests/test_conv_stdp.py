@@ -158,6 +158,21 @@ def test_the_decision_layer_learns_the_same_weights_whatever_batch_its_windows_a
         assert stats_b == learnt[0][1]
 
 
+def test_predict_cuts_its_windows_into_one_buffer_with_the_same_classes_as_fresh_arrays():
+    spec = small_spec()
+    weights = spec.initial_weights(1)
+    fired = random_latencies(37, shape=(6, 2, 2), seed=7) >= 0
+    layer = DecisionLayer(spec, weights["s3"], spec.projections["s3"].rule)
+    buffer = np.full((16,) + layer.patches(fired[:1]).shape[1:], np.nan, np.float32)
+    for start in (0, 32):                                  # a full batch, then the last 5 images
+        chunk = fired[start:start + 16]
+        np.testing.assert_array_equal(layer.patches(chunk, out=buffer), layer.patches(chunk))
+    fresh = np.concatenate([layer.winners(layer.potentials(layer.patches(fired[s:s + 16])))[0]
+                            for s in range(0, len(fired), 16)]) // layer.maps_per_class
+    np.testing.assert_array_equal(layer.predict(fired, batch=16), fresh)
+    assert len(np.unique(fresh)) > 1
+
+
 def test_the_frozen_chain_gives_the_same_steps_whatever_batch_of_images_it_runs():
     spec = small_spec()
     weights = spec.initial_weights(2)

@@ -55,14 +55,19 @@ class DecisionLayer:
         self.rule = replace(self.base_rule, **rule)
         self.clamped = bool(clamped)
 
-    def patches(self, fired: np.ndarray) -> np.ndarray:
-        """(n, positions, features) float: the input window of every output position, 1 where it fired."""
+    def patches(self, fired: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(n, positions, features) float32: the input window of every output position, 1 where it
+        fired; written into the first n rows of ``out`` (float32, at least n rows) where given."""
         p, k, s = self.proj.padding, self.proj.kernel_size, self.proj.stride
         maps = np.asarray(fired, dtype=bool).reshape((-1,) + tuple(self.in_shape))
         padded = np.pad(maps, ((0, 0), (0, 0), (p, p), (p, p)))
         windows = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]   # n, c, rows, cols, k, k
         n, c, rows, cols = windows.shape[:4]
-        return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, rows * cols, c * k * k).astype(np.float32)
+        windows = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, rows * cols, c * k * k)   # a bool copy
+        if out is None:
+            return windows.astype(np.float32)
+        np.copyto(out[:n], windows)
+        return out[:n]
 
     def potentials(self, patches: np.ndarray) -> np.ndarray:
         """(n, maps, positions) final potentials."""
@@ -82,13 +87,16 @@ class DecisionLayer:
 
         The batch is one matrix product of (batch x positions) rows; another batch rounds the
         float32 potentials differently (by ~1e-4 at the reference's size), so it stays 256 for
-        results that repeat earlier runs', although its 100 MB of windows are mapped afresh each
-        batch. A Dask worker testing two sets after every epoch spent ~18 % of its time in the
-        kernel, at 30,000-67,000 page faults a second, most likely these (not measured apart);
-        a buffer kept between batches would avoid them."""
+        results that repeat earlier runs'. Its windows (100 MB at the reference's size) are cut
+        into one buffer kept for the whole call, not a fresh array mapped page by page each batch:
+        the same products on the same shapes, so the same classes."""
         out = []
+        buffer = None
         for start in range(0, len(fired), batch):
-            maps, _ = self.winners(self.potentials(self.patches(fired[start:start + batch])))
+            chunk = fired[start:start + batch]
+            if buffer is None:
+                buffer = np.empty((min(batch, len(fired)),) + self.patches(chunk[:1]).shape[1:], np.float32)
+            maps, _ = self.winners(self.potentials(self.patches(chunk, out=buffer)))
             out.append(np.where(maps >= 0, maps // self.maps_per_class, SILENCE))
         return np.concatenate(out) if out else np.zeros(0, int)
 
