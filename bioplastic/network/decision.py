@@ -88,15 +88,14 @@ class DecisionLayer:
         The batch is one matrix product of (batch x positions) rows; another batch rounds the
         float32 potentials differently (by ~1e-4 at the reference's size), so it stays 256 for
         results that repeat earlier runs'. Its windows (100 MB at the reference's size) are cut
-        into one buffer kept for the whole call, not a fresh array mapped page by page each batch:
-        the same products on the same shapes, so the same classes."""
+        into the first batch's array, kept for the whole call, not a fresh array mapped page by
+        page each batch: the same products on the same shapes, so the same classes."""
         out = []
-        buffer = None
+        buffer = None                      # the first batch's windows: no later batch is larger
         for start in range(0, len(fired), batch):
-            chunk = fired[start:start + batch]
-            if buffer is None:
-                buffer = np.empty((min(batch, len(fired)),) + self.patches(chunk[:1]).shape[1:], np.float32)
-            maps, _ = self.winners(self.potentials(self.patches(chunk, out=buffer)))
+            patches = self.patches(fired[start:start + batch], out=buffer)
+            buffer = patches if buffer is None else buffer
+            maps, _ = self.winners(self.potentials(patches))
             out.append(np.where(maps >= 0, maps // self.maps_per_class, SILENCE))
         return np.concatenate(out) if out else np.zeros(0, int)
 
