@@ -172,7 +172,17 @@ def test_runs_of_other_seeds_merge_into_the_run_that_ran_them_together(tmp_path,
         EXPERIMENT, [*base, "seeds=[0,1,2]", "forgetting.protections=[freeze]"])))
     capsys.readouterr()
 
-    refused = (([tmp_path / "seed0", tmp_path / "seed0"], "seed 0 of task 1 at radii [5, 2] is in both"),
+    # the same seed of a variant with the same numbers (a run repeated for other variants) is taken once:
+    # seed 0's freeze beside a repeat of its unprotected (5, 2) alone gives seed 0's run
+    repeat = tmp_path / "seed0_repeat"
+    _finished_run(repeat, load_config(EXPERIMENT, [*base, "seeds=[0]", "forgetting.protections=[]"]),
+                  f0, [r for r in s0 if r["variant"] == "r5_2"])
+    assert cli.main(["merge", str(tmp_path / "seed0"), str(repeat), "--out", str(tmp_path / "once")]) == 0
+    assert load_run(tmp_path / "once")[1] == load_run(tmp_path / "seed0")[1]
+    differs = tmp_path / "seed0_differs"
+    _finished_run(differs, config0, f0, [{**r, "curve": {**r["curve"], "letters": [x + 1 for x in r["curve"]["letters"]]}}
+                                         for r in s0])
+    refused = (([tmp_path / "seed0", differs], "seed 0 of r5_2 is in both"),
                ([tmp_path / "seed1"], "give at least two"))
     for folders, message in refused:
         assert cli.main(["merge", *map(str, folders), "--out", str(tmp_path / "no")]) == 2

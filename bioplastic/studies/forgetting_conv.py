@@ -603,7 +603,9 @@ def merge(runs: list[tuple[str, dict, dict]]) -> tuple[dict, dict]:
     same protocol that ran other seeds or variants (``bioplastic merge``): e.g. a seed run per
     session or per cluster node. Refused, naming what stands in the way, where the configs differ
     in anything but :data:`MERGEABLE`, where a variant starts from other radii in two runs, or where
-    two runs hold the same seed of a variant."""
+    two runs hold the same seed of a variant with different results. The same seed of a variant with
+    the same results (a run repeated to add other variants: the study is deterministic per seed)
+    is taken once."""
     (first_dir, config, _), *others = runs
     for folder, other, _ in others:
         differ = [key for key in _differing_keys(config, other)
@@ -617,17 +619,22 @@ def merge(runs: list[tuple[str, dict, dict]]) -> tuple[dict, dict]:
     first, second, timings, holder, started_from = [], [], {}, {}, {}
     for folder, _, metrics in runs:
         one, two = _results_of(metrics)
-        for r in one + two:
-            what = r.get("variant") or f"task 1 at radii {r['radii']}"
-            if (what, r["seed"]) in holder:
-                raise ConfigError(f"seed {r['seed']} of {what} is in both {holder[what, r['seed']]!r} and "
-                                  f"{folder!r}; merge runs of different seeds (leave one of the two out).")
-            holder[what, r["seed"]] = folder
-            other, radii = started_from.setdefault(what, (folder, r["radii"]))
-            if radii != r["radii"]:
-                raise ConfigError(f"{what} starts from radii {r['radii']} in {folder!r} and {radii} in {other!r}: "
-                                  "not the same variant, so its seeds cannot be pooled.")
-        first, second = first + one, second + two
+        for kept, results in ((first, one), (second, two)):
+            for r in results:
+                what = r.get("variant") or f"task 1 at radii {r['radii']}"
+                if (what, r["seed"]) in holder:
+                    there, same = holder[what, r["seed"]]
+                    if same != r:
+                        raise ConfigError(f"seed {r['seed']} of {what} is in both {there!r} and {folder!r}, with "
+                                          "different results; merge runs of different seeds, or leave one of "
+                                          "the two out.")
+                    continue                                   # the same numbers twice: taken once
+                holder[what, r["seed"]] = folder, r
+                other, radii = started_from.setdefault(what, (folder, r["radii"]))
+                if radii != r["radii"]:
+                    raise ConfigError(f"{what} starts from radii {r['radii']} in {folder!r} and {radii} in "
+                                      f"{other!r}: not the same variant, so its seeds cannot be pooled.")
+                kept.append(r)
         for stage, entries in metrics.get("timings", {}).items():
             timings.setdefault(stage, {}).update(entries)
     merged = copy.deepcopy(config)
