@@ -180,8 +180,8 @@ def test_runs_of_other_seeds_merge_into_the_run_that_ran_them_together(tmp_path,
     assert cli.main(["merge", str(tmp_path / "seed0"), str(repeat), "--out", str(tmp_path / "once")]) == 0
     assert load_run(tmp_path / "once")[1] == load_run(tmp_path / "seed0")[1]
     differs = tmp_path / "seed0_differs"
-    _finished_run(differs, config0, f0, [{**r, "curve": {**r["curve"], "letters": [x + 1 for x in r["curve"]["letters"]]}}
-                                         for r in s0])
+    shifted = [{**r, "curve": {**r["curve"], "letters": [x + 1 for x in r["curve"]["letters"]]}} for r in s0]
+    _finished_run(differs, config0, f0, shifted)
     refused = (([tmp_path / "seed0", differs], "seed 0 of r5_2 is in both"),
                ([tmp_path / "seed1"], "give at least two"))
     for folders, message in refused:
@@ -274,15 +274,19 @@ def test_a_decision_checkpoint_of_the_earlier_format_is_resumed(tmp_path):
 def test_an_interrupted_task_1_resumes_without_training_s1_s2_again_and_ends_as_an_uninterrupted_one(
         real_data, tmp_path, monkeypatch):
     overrides = ["forgetting.radii=[[3,1]]", "data.n_train=100", "data.n_test=40", "conv.epochs.s3=3"]
-    config = forgetting_conv.stage_config(load_config(EXPERIMENT, overrides, quick=True), 1)
+    full = load_config(EXPERIMENT, overrides, quick=True)
+    config, stdp_config = forgetting_conv.stage_config(full, 1), forgetting_conv.stage_config(full, 0)
     for name in ("whole", "stopped"):
         (tmp_path / name / "units").mkdir(parents=True)
+    forgetting_conv.task1_features((stdp_config, 0, [3, 1], tmp_path / "whole"))
     whole = forgetting_conv.task1((config, 0, [3, 1], tmp_path / "whole"))
+    stdp = forgetting_conv.task1_features((stdp_config, 0, [3, 1], tmp_path / "stopped"))
     undo = interrupt_decision_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         forgetting_conv.task1((config, 0, [3, 1], tmp_path / "stopped"))
     undo()
     monkeypatch.setattr(conv_stdp, "train_feature_layers", lambda *a, **k: pytest.fail("S1/S2 trained again"))
+    assert forgetting_conv.task1_features((stdp_config, 0, [3, 1], tmp_path / "stopped")) == json_roundtrip(stdp)
     resumed = forgetting_conv.task1((config, 0, [3, 1], tmp_path / "stopped"))
     assert resumed["curve"] == whole["curve"] and resumed["carried_epoch"] == whole["carried_epoch"]
     _, kept = read_arrays(tmp_path / "stopped" / "units" / "task1_seed0_r3_1.npz")
@@ -290,6 +294,7 @@ def test_an_interrupted_task_1_resumes_without_training_s1_s2_again_and_ends_as_
     for key in expected:
         np.testing.assert_array_equal(kept[key], expected[key], err_msg=key)
     assert not list((tmp_path / "stopped" / "units").glob("checkpoint_*"))
+    assert (tmp_path / "stopped" / "units" / "task1_features_seed0_r3_1.npz").exists()      # task 2 starts from it
 
 
 def test_langevin_noise_has_the_configured_sigma():
@@ -402,6 +407,10 @@ def test_a_run_goes_seed_after_seed_and_shows_the_finished_seeds_while_it_goes_o
     curve1 = {"epoch": [1, 2], "digits": [60.0, 70.0], "digits_silence": [0.0, 0.0],
               "train_correct": [50.0, 60.0], "train_silence": [0.0, 0.0]}
 
+    def stdp(task):
+        calls.append(("stdp", task[1]))
+        return {"seed": task[1], "radii": list(task[2]), "timings": {}, "stdp": {}}
+
     def task1(task):
         _, seed, radii, _ = task
         calls.append(("task1", seed))
@@ -420,6 +429,7 @@ def test_a_run_goes_seed_after_seed_and_shows_the_finished_seeds_while_it_goes_o
         curve = {"epoch": [0, 1], "letters": [10.0, 55.0], "digits": [70.0, 50.0], "letters_silence": [0.0, 0.0],
                  "digits_silence": [0.0, 0.0], "train_correct": [None, 40.0], "train_silence": [None, 0.0]}
         return [{"seed": seed, "variant": variant, "radii": list(radii), "curve": curve}]
+    monkeypatch.setattr(forgetting_conv, "task1_features", stdp)
     monkeypatch.setattr(forgetting_conv, "task1", task1)
     monkeypatch.setattr(forgetting_conv, "task2_features", features)
     monkeypatch.setattr(forgetting_conv, "task2_decision", decision)
@@ -427,8 +437,8 @@ def test_a_run_goes_seed_after_seed_and_shows_the_finished_seeds_while_it_goes_o
                                       "forgetting.protections=[]"], quick=True)
     with pytest.raises(KeyboardInterrupt):
         forgetting_conv.run(config, tmp_path)
-    assert [stage for stage, seed in calls if seed == 0] == ["task1"] * 2 + ["features"] * 2 + ["decision"] * 2
-    assert calls[-1] == ("task1", 1) and all(seed == 0 for _, seed in calls[:-1])
+    assert [stage for stage, seed in calls if seed == 0] == ["stdp", "task1"] * 2 + ["features"] * 2 + ["decision"] * 2
+    assert calls[-2:] == [("stdp", 1), ("task1", 1)] and all(seed == 0 for _, seed in calls[:-2])
     interim = tmp_path / "interim"
     table = (interim / "table.md").read_text()
     assert table.startswith("Interim: seeds [0] of [0, 1]") and "| r3_1 | 3, 1 | 70.0 ± 0.0 | 55.0 ± 0.0 |" in table
@@ -448,6 +458,10 @@ def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_w
     from bioplastic.results import write_arrays
 
     calls, interrupt = [], {"freeze"}
+
+    def stdp(task):
+        calls.append(("stdp", tuple(task[2])))
+        return {"seed": task[1], "radii": list(task[2]), "timings": {}, "stdp": {}}
 
     def task1(task):
         calls.append(("task1", tuple(task[2])))
@@ -471,6 +485,7 @@ def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_w
                  "train_correct": [None] + [40.0] * (len(epochs) - 1),
                  "train_silence": [None] + [0.0] * (len(epochs) - 1)}
         return [{"seed": seed, "variant": variant, "radii": list(radii), "curve": curve}]
+    monkeypatch.setattr(forgetting_conv, "task1_features", stdp)
     monkeypatch.setattr(forgetting_conv, "task1", task1)
     monkeypatch.setattr(forgetting_conv, "task2_features", features)
     monkeypatch.setattr(forgetting_conv, "task2_decision", decision)
@@ -478,7 +493,8 @@ def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_w
     out = tmp_path / "study"
     base = ["run", EXPERIMENT, "--quick", "forgetting.radii=[[3,1]]", "--out", str(out)]
     assert cli.main([*base, "forgetting.protections=[freeze]"]) == 130
-    assert calls == [("task1", (3, 1)), ("features", "letters"), ("decision", "r3_1", 4), ("decision", "freeze", 4)]
+    assert calls == [("stdp", (3, 1)), ("task1", (3, 1)), ("features", "letters"), ("decision", "r3_1", 4),
+                     ("decision", "freeze", 4)]
     calls.clear()
     interrupt = {"rehearsal"}
     assert cli.main([*base, "forgetting.protections=[freeze,rehearsal]"]) == 130     # r3_1's decision kept
@@ -509,7 +525,7 @@ def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_w
     assert "not one its study can add to a finished run" in capsys.readouterr().err
     assert calls == [] and not partial.exists() and json.loads((out / "metrics.json").read_text()) == metrics
     assert cli.main([*final, "seeds=[0,1]", "--extend"]) == 0
-    assert calls == [("task1", (3, 1)), ("features", "letters"), ("features", "rehearsal"),
+    assert calls == [("stdp", (3, 1)), ("task1", (3, 1)), ("features", "letters"), ("features", "rehearsal"),
                      *[("decision", v, 6) for v in ("r3_1", "freeze", "rehearsal")]]     # seed 1 only
     extended = json.loads((out / "provenance.json").read_text())
     assert extended["resumed_with_change"] == "seeds: [0] -> [0, 1]"

@@ -10,18 +10,20 @@ ceiling, a fresh decision layer trained on the letters alone (``fresh``).
 
 The computation is three stages of Dask tasks per seed, each task started as soon as the tasks
 whose stage files it reads have finished (:func:`bioplastic.sweep.map_graph`): no worker waits
-for a whole stage to end, and of the tasks ready at once the earlier seed's go first (then the
-later stage's, then the Langevin task, the longest). Every finished task is kept in the run
+for a whole stage to end, and of the tasks ready at once the earlier seed's go first (then task
+1's decision layer, which every task-2 decision waits for, then the later stage's, then the
+Langevin task, the longest). Every finished task is kept in the run
 folder, so an interrupted run resumes with what is left; a run longer than one sitting shows
 whole seeds early: once a seed is finished and others are not, ``interim/`` in the run folder
 holds the table, numbers and figure of the seeds finished so far. One Langevin task runs at a
 time (its snapshots are held in memory).
 
-1. **task 1** per (seed, radii): STDP layers on the digits, their output cached once per
-   image, R-STDP decision epochs tested after each; the state carried into task 2 is the
-   epoch with the best digit test accuracy (``forgetting.task1_state: best``, as the
-   reference's notebooks did) or the last one.
-2. **task-2 features** per (seed, radii, training set): the STDP layers continue on the
+1. **task 1** per (seed, radii), two tasks: the STDP layers on the digits, their output
+   cached once per image (``task1_features``); then R-STDP decision epochs tested after each
+   (``task1``); the state carried into task 2 is the epoch with the best digit test accuracy
+   (``forgetting.task1_state: best``, as the reference's notebooks did) or the last one.
+2. **task-2 features** per (seed, radii, training set), beside task 1's decision epochs
+   (they start from task 1's STDP layers, not from its decision layer): the STDP layers continue on the
    task-2 training set (letters; letters + a fraction of the digits for rehearsal; letters
    + all digits for joint training) at the rates they had reached; the decision layer's
    input is cached for that set and for the letter and digit test images.
@@ -205,32 +207,50 @@ def _samples(config: dict, train, test, seed: int):
             sample_indices(test, int(data["n_test"]), int(config["evaluation"]["test_seed"])))
 
 
-def task1(task) -> dict:
-    """STDP layers and decision layer on the digits, for one seed and one radius pair."""
+def task1_features(task) -> dict:
+    """The STDP layers on the digits, for one seed and one radius pair, and their output cached
+    for the decision layer (the stage file that task 1's decision epochs and every task-2
+    training set start from)."""
     config, seed, radii, out_dir = task
-    path = _unit_path(out_dir, "task1", seed, radii)
+    path = _unit_path(out_dir, "task1_features", seed, radii)
+    legacy = _unit_path(out_dir, "checkpoint_task1_features", seed, radii)  # the same file, in runs before this task
+    if legacy.exists() and not path.exists():
+        legacy.rename(path)
+    if path.exists():                   # written, and the task was interrupted before it returned
+        meta, _ = read_arrays(path)
+        return {"seed": seed, "radii": list(radii), "timings": meta["timings"], "stdp": meta["stdp"]}
     cfg = _with_radii(_task_config(config, 1), radii)
     spec, coding, train, test = conv_stdp.prepare(cfg)
     train_idx, test_idx = _samples(cfg, train, test, seed)
     timings, seen = {}, {}
     rng = np.random.default_rng([seed, 11, *radii])
+    steps = conv_stdp.encoded(cfg["data"]["dataset"], {"train": train.images[train_idx],
+                                                       "test": test.images[test_idx]}, coding, timings)
+    weights = spec.initial_weights(seed)
+    steps, stdp = conv_stdp.train_feature_layers(cfg, spec, steps, weights, rng, seed, cfg["conv"]["epochs"],
+                                                 cfg["conv"]["stdp_images"], timings, seen,
+                                                 tag=f" {_radii_name(radii)}")
+    # the decision epochs go on with this random stream where the STDP layers left it
+    write_arrays(path, {"seen": seen, "stdp": stdp, "timings": timings, "rng": rng.bit_generator.state},
+                 **{f"w_{k}": v for k, v in weights.items()}, **{f"fired_{k}": s >= 0 for k, s in steps.items()})
+    return {"seed": seed, "radii": list(radii), "timings": timings, "stdp": stdp}
+
+
+def task1(task) -> dict:
+    """The decision layer on the digits, for one seed and one radius pair, on the output of the
+    STDP layers that :func:`task1_features` trained."""
+    config, seed, radii, out_dir = task
+    path = _unit_path(out_dir, "task1", seed, radii)
+    cfg = _with_radii(_task_config(config, 1), radii)
+    spec, _, train, test = conv_stdp.prepare(cfg)
+    train_idx, test_idx = _samples(cfg, train, test, seed)
+    rng = np.random.default_rng()
     tag = f" {_radii_name(radii)}"
-    features = _unit_path(out_dir, "checkpoint_task1_features", seed, radii)
-    if features.exists():               # an interrupted task: S1/S2 were trained already
-        meta, arrays = read_arrays(features)
-        weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w_")}
-        fired = {split: arrays[f"fired_{split}"] for split in ("train", "test")}
-        seen, stdp, timings = meta["seen"], meta["stdp"], meta["timings"]
-        rng.bit_generator.state = meta["rng"]
-    else:
-        steps = conv_stdp.encoded(cfg["data"]["dataset"], {"train": train.images[train_idx],
-                                                           "test": test.images[test_idx]}, coding, timings)
-        weights = spec.initial_weights(seed)
-        steps, stdp = conv_stdp.train_feature_layers(cfg, spec, steps, weights, rng, seed, cfg["conv"]["epochs"],
-                                                     cfg["conv"]["stdp_images"], timings, seen, tag=tag)
-        fired = {split: s >= 0 for split, s in steps.items()}
-        write_arrays(features, {"seen": seen, "stdp": stdp, "timings": timings, "rng": rng.bit_generator.state},
-                     **{f"w_{k}": v for k, v in weights.items()}, **{f"fired_{k}": v for k, v in fired.items()})
+    meta, arrays = read_arrays(_unit_path(out_dir, "task1_features", seed, radii))
+    weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w_")}
+    fired = {split: arrays[f"fired_{split}"] for split in ("train", "test")}
+    seen, stdp, timings = meta["seen"], meta["stdp"], meta["timings"]
+    rng.bit_generator.state = meta["rng"]
     labels = {"train": train.labels[train_idx], "test": test.labels[test_idx]}
     decision = spec.decision_layer
     f = config["forgetting"]
@@ -249,8 +269,7 @@ def task1(task) -> dict:
           **{f"w_{k}": v for k, v in weights.items() if k != decision}, decision=carried["weights"],
           fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
           labels_test=labels["test"], train_idx=train_idx)
-    checkpoint.unlink(missing_ok=True)
-    features.unlink(missing_ok=True)
+    checkpoint.unlink(missing_ok=True)                 # the features stay: task 2 and --extend start from them
     return {"seed": seed, "radii": list(radii), "curve": curve, "carried_epoch": carried["epoch"],
             "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings,
             "stdp": stdp}
@@ -262,14 +281,13 @@ def task1(task) -> dict:
 def task2_features(task) -> dict:
     """The STDP layers continue on a task-2 training set; cached inputs of the decision layer."""
     config, seed, radii, training_set, out_dir = task
-    meta, unit = read_arrays(_unit_path(out_dir, "task1", seed, radii))
+    meta, unit = read_arrays(_unit_path(out_dir, "task1_features", seed, radii))
     cfg1 = _with_radii(_task_config(config, 1), radii)
     cfg2 = _with_radii(_task_config(config, 2), radii)
     spec, coding, letters, letters_test = conv_stdp.prepare(cfg2)
     _, _, digits, digits_test = conv_stdp.prepare(cfg1)
     letter_idx, letter_test_idx = _samples(cfg2, letters, letters_test, seed)
-    digit_idx, digit_test_idx = unit["train_idx"], sample_indices(digits_test, int(cfg1["data"]["n_test"]),
-                                                                   int(config["evaluation"]["test_seed"]))
+    digit_idx, digit_test_idx = _samples(cfg1, digits, digits_test, seed)        # task 1's images
     rng = np.random.default_rng([seed, 13, *radii, PROTECTIONS.index(training_set) if training_set in PROTECTIONS
                                  else 9])
     if training_set == "rehearsal":
@@ -285,7 +303,7 @@ def task2_features(task) -> dict:
         extra = conv_stdp.encoded(cfg1["data"]["dataset"], {"train": digits.images[digit_idx]}, coding, timings)
         steps["train"] = np.concatenate([steps["train"], extra["train"]])
         labels["train"] = np.concatenate([labels["train"], digits.labels[digit_idx]])
-    weights = {k[2:]: v for k, v in unit.items() if k.startswith("w_")}
+    weights = {k[2:]: v for k, v in unit.items() if k.startswith("w_") and k[2:] != spec.decision_layer}
     seen = dict(meta["seen"])
     steps, stdp = conv_stdp.train_feature_layers(cfg2, spec, steps, weights, rng, seed, cfg2["conv"]["epochs"],
                                                  None, timings, seen, tag=f" {_radii_name(radii)} {training_set}")
@@ -424,7 +442,7 @@ def langevin_phase(spec, unit1: dict, rule: dict, lang: dict, rng):
 CHOOSING = ("radii", "protected_radii", "protections")
 #: What each stage's tasks read of the `forgetting` section, their own and through the stage
 #: files of the stages before (None: all of it but :data:`CHOOSING`).
-STAGE_READS = {1: ("task1_state", "adapt_once_per_epoch"),
+STAGE_READS = {0: (), 1: ("task1_state", "adapt_once_per_epoch"),
                2: ("task1_state", "adapt_once_per_epoch", "rehearsal_fraction"), 3: None}
 
 
@@ -490,15 +508,19 @@ def run(config: dict, out_dir) -> dict:
 
     for s in seeds:
         for r in radii_all:
-            add(1, s, ("task1", s, tuple(r)), task1, (stage_config(config, 1), s, r, out_dir))
+            add(0, s, ("task1_features", s, tuple(r)), task1_features, (stage_config(config, 0), s, r, out_dir))
+            # before the task-2 features that are ready with it: every task-2 decision waits for it
+            add(1, s, ("task1", s, tuple(r)), task1, (stage_config(config, 1), s, r, out_dir),
+                after=[("task1_features", s, tuple(r))], priority=15)
         for r, t in sets:
             add(2, s, ("features", s, r, t), task2_features, (stage_config(config, 2), s, list(r), t, out_dir),
-                after=[("task1", s, r)], priority=int(t != "letters"))
+                after=[("task1_features", s, r)], priority=int(t != "letters"))
         for v, r in variants:
             # one Langevin phase at a time (its snapshots are held in memory: check_snapshot_memory)
             chain = [("langevin", seeds[seeds.index(s) - 1])] if v == "langevin" and s != seeds[0] else []
             add(3, s, ("langevin", s) if v == "langevin" else ("decision", s, v), task2_decision,
-                (stage_config(config, 3), s, v, r, out_dir), after=[("features", s, tuple(r), _training_set(v)),
+                (stage_config(config, 3), s, v, r, out_dir), after=[("task1", s, tuple(r)),
+                                                                   ("features", s, tuple(r), _training_set(v)),
                                                                    *chain], priority=int(v == "langevin"))
     computed = {}
 
@@ -523,10 +545,11 @@ def run(config: dict, out_dir) -> dict:
 
 def _by_stage(stage_of: list[int], seed_of: list[int], results: dict, seeds: list[int]) -> tuple[list, list, list]:
     """The results of task 1, the task-2 features and the task-2 decision (one list of results
-    per Langevin task, flattened) of ``seeds``, in the order of the nodes."""
+    per Langevin task, flattened) of ``seeds``, in the order of the nodes (task 1's STDP
+    layers, stage 0, report their times in task 1's result)."""
     stages = ([], [], [])
     for i in sorted(results):
-        if seed_of[i] in seeds:
+        if seed_of[i] in seeds and stage_of[i]:
             stages[stage_of[i] - 1].extend(results[i] if stage_of[i] == 3 else [results[i]])
     return stages
 
