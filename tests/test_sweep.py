@@ -85,6 +85,38 @@ def test_a_graph_task_starts_once_what_it_reads_has_ended_and_waits_for_nothing_
         map_graph([Node(square, 2, (1,)), Node(square, 3, (0,))], workers=2)
 
 
+def test_every_worker_runs_the_code_the_run_began_with_though_the_file_changes_during_the_run(tmp_path,
+                                                                                             monkeypatch):
+    """A module edited while a run goes on (here by its first task) does not reach the tasks after
+    it, on either worker: both load the code when the run begins, not at their first task."""
+    import sys
+    module = tmp_path / "edited_during_run.py"
+    source = """import time
+VERSION = {version}
+
+
+def first(task):
+    from pathlib import Path
+    Path(__file__).write_text(Path(__file__).read_text().replace("VERSION = 1", "VERSION = 2"))
+    return VERSION
+
+
+def later(task):
+    time.sleep(0.5)                     # so that both workers take some of these
+    return VERSION
+"""
+    module.write_text(source.format(version=1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))                        # the workers' processes too
+    import edited_during_run
+    nodes = [Node(edited_during_run.first, 0), *[Node(edited_during_run.later, k, (0,)) for k in range(6)]]
+    try:
+        assert map_graph(nodes, workers=2) == [1] * 7
+        assert "VERSION = 2" in module.read_text()
+    finally:
+        sys.modules.pop("edited_during_run", None)
+
+
 CALLS = []
 
 

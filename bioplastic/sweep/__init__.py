@@ -17,6 +17,7 @@ The parameter sweep (``bioplastic sweep``) is built on the same Dask machinery:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import pickle
@@ -62,6 +63,11 @@ def task_cache(directory: str | Path):
 
 def cached_task_count(directory: str | Path) -> int:
     return len(list(Path(directory).glob("*.pkl"))) if Path(directory).is_dir() else 0
+
+
+def _import_modules(modules: list[str]) -> None:
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _task_key(function: Callable, task) -> str:
@@ -137,6 +143,11 @@ def map_graph(nodes: Sequence[Node], *, workers: int = 1, scheduler: str | None 
             return [results[i] for i in range(len(nodes))]
         from dask.distributed import as_completed
 
+        # Every worker loads the tasks' code now, as this process did when the run began: a worker
+        # that first imported it at its first task, hours into a run, would run whatever the
+        # checkout held by then (a file edited during the run) beside workers running the code
+        # the run began with.
+        client.run(_import_modules, sorted({nodes[i].function.__module__ for i in waiting}))
         futures = {}
 
         def submit_ready() -> list:
