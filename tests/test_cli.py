@@ -52,6 +52,7 @@ def test_run_writes_complete_results(bar_digits, capsys):
     assert metrics["accuracy_mean"][-1] >= 90            # bands are trivially separable once learned
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["status"] == "complete" and provenance["versions"]["brian2"].startswith("2.10")
+    assert provenance["versions"]["cpu"] and provenance["versions"]["cpu_count"] >= 1  # float32 rounding follows it
     for name in ("config.yaml", "learning_curve.png", "weights_adaptive_threshold.png"):
         assert (out / name).stat().st_size > 0
     assert "over the curve" in capsys.readouterr().out
