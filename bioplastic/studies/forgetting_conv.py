@@ -8,7 +8,7 @@ k-winners-take-all, freezing the largest decision weights, per-weight Langevin r
 rehearsal of a few digits, and joint training as the upper reference; and, as the letters'
 ceiling, a fresh decision layer trained on the letters alone (``fresh``).
 
-The computation is three stages of Dask tasks per seed, each task started as soon as the tasks
+The computation is Dask tasks in stages per seed (task 1 as two), each task started as soon as the tasks
 whose stage files it reads have finished (:func:`bioplastic.sweep.map_graph`): no worker waits
 for a whole stage to end, and of the tasks ready at once the earlier seed's go first (then task
 1's decision layer, which every task-2 decision waits for, then the later stage's, then the
@@ -244,7 +244,7 @@ def task1(task) -> dict:
     cfg = _with_radii(_task_config(config, 1), radii)
     spec, _, train, test = conv_stdp.prepare(cfg)
     train_idx, test_idx = _samples(cfg, train, test, seed)
-    rng = np.random.default_rng()
+    rng = np.random.default_rng([seed, 11, *radii])     # the stream task1_features left, restored below
     tag = f" {_radii_name(radii)}"
     meta, arrays = read_arrays(_unit_path(out_dir, "task1_features", seed, radii))
     weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w_")}
