@@ -114,11 +114,23 @@ def write_arrays(path: Path, meta: dict, **arrays) -> None:
 def read_arrays(path: Path) -> tuple[dict, dict]:
     """(meta, arrays) of a file written by :func:`write_arrays`."""
     with np.load(path) as saved:
-        meta = json.loads(str(saved["meta"]))
+        meta = _meta(saved)
         bits = meta.pop("bits", {})
         arrays = {k: (np.unpackbits(saved[k], axis=-1, count=bits[k]).astype(bool) if k in bits else saved[k])
                   for k in saved.files if k != "meta"}
     return meta, arrays
+
+
+def read_meta(path: Path) -> dict:
+    """The ``meta`` of a file written by :func:`write_arrays`, none of its arrays read."""
+    with np.load(path) as saved:
+        meta = _meta(saved)
+    meta.pop("bits", None)
+    return meta
+
+
+def _meta(saved) -> dict:
+    return json.loads(str(saved["meta"]))
 
 
 #: The columns of ``metrics_long.csv`` / ``metrics_long.parquet``, the same in every study: one row

@@ -11,7 +11,7 @@ from bioplastic.config import load_config
 from bioplastic.errors import ConfigError
 from bioplastic.network.decision import DecisionLayer
 from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
-from bioplastic.results import read_arrays
+from bioplastic.results import read_arrays, write_arrays
 from bioplastic.studies import conv_stdp, forgetting_conv
 
 EXPERIMENT = "experiments/forgetting_conv.yaml"
@@ -247,7 +247,6 @@ def test_decision_epochs_resume_after_an_interruption_with_the_same_curve_best_s
 def test_a_decision_checkpoint_of_the_earlier_format_is_resumed(tmp_path):
     """conv_stdp's checkpoints written before the shared loop (weights under ``w_s3``, curve keys
     ``test_accuracy``/``test_silence``) are converted, not refused or silently restarted."""
-    from bioplastic.results import write_arrays
     spec = small_spec()
     layer = DecisionLayer(spec, np.random.default_rng(4).uniform(0.3, 0.7, (4, 6, 3, 3)), spec.projections["s3"].rule)
     fired, labels = _binary_inputs(layer, 120, seed=5)
@@ -295,6 +294,28 @@ def test_an_interrupted_task_1_resumes_without_training_s1_s2_again_and_ends_as_
         np.testing.assert_array_equal(kept[key], expected[key], err_msg=key)
     assert not list((tmp_path / "stopped" / "units").glob("checkpoint_*"))
     assert (tmp_path / "stopped" / "units" / "task1_features_seed0_r3_1.npz").exists()      # task 2 starts from it
+    assert not [key for key in kept if key.startswith(("w_", "fired_"))]       # held by the features unit alone
+
+
+def test_task_1_is_read_whole_from_its_two_units_and_from_the_one_unit_of_runs_before_the_split(tmp_path):
+    rng = np.random.default_rng(0)
+    fired = {f"fired_{k}": rng.random((n, 7)) < 0.3 for k, n in (("train", 5), ("test", 3))}
+    stdp = {"w_s1": rng.random((2, 3)), "w_s2": rng.random((4, 2))}
+    decision, initial = rng.random((10, 7)), rng.random((10, 7))
+    layouts = {"split": {"task1_features": {**stdp, "w_s3": initial, **fired}, "task1": {"decision": decision}},
+               "before": {"task1": {**stdp, "decision": decision, **fired}}}
+    for name, units in layouts.items():
+        for unit, arrays in units.items():
+            write_arrays(tmp_path / name / "units" / f"{unit}_seed0_r5_2.npz", {"rule": {"a": 1}}, **arrays)
+        meta, unit = forgetting_conv._task1_unit(tmp_path / name, 0, [5, 2])
+        assert meta["rule"] == {"a": 1}, name
+        np.testing.assert_array_equal(unit["decision"], decision)
+        for key, value in fired.items():
+            np.testing.assert_array_equal(unit[key], value, err_msg=f"{name} {key}")
+        weights = forgetting_conv._stage_weights(tmp_path / name, "task1", 0, [5, 2], "s3")
+        assert sorted(weights) == ["s1", "s2", "s3"], name
+        np.testing.assert_array_equal(weights["s3"], decision, err_msg=name)   # the carried layer, not the initial one
+        np.testing.assert_array_equal(weights["s2"], stdp["w_s2"], err_msg=name)
 
 
 def test_langevin_noise_has_the_configured_sigma():
@@ -455,7 +476,6 @@ def test_an_interrupted_study_resumes_with_other_protections_and_task_2_epochs_w
     import json
 
     from bioplastic import cli
-    from bioplastic.results import write_arrays
 
     calls, interrupt = [], {"freeze"}
 

@@ -59,7 +59,7 @@ from bioplastic.errors import ConfigError
 from bioplastic.network.decision import SILENCE, DecisionLayer
 from bioplastic.network.kernel_rules import KernelSTDP, RewardSTDP
 from bioplastic.protections import freeze_above_quantile, hyndman_fan_quantiles
-from bioplastic.results import metric_rows, read_arrays, write_arrays, write_json, write_metrics_long
+from bioplastic.results import metric_rows, read_arrays, read_meta, write_arrays, write_json, write_metrics_long
 from bioplastic.studies import conv_stdp
 from bioplastic.studies.common import available_memory
 from bioplastic.sweep import Node, map_graph
@@ -217,7 +217,7 @@ def task1_features(task) -> dict:
     if legacy.exists() and not path.exists():
         legacy.rename(path)
     if path.exists():                   # written, and the task was interrupted before it returned
-        meta, _ = read_arrays(path)
+        meta = read_meta(path)
         return {"seed": seed, "radii": list(radii), "timings": meta["timings"], "stdp": meta["stdp"]}
     cfg = _with_radii(_task_config(config, 1), radii)
     spec, coding, train, test = conv_stdp.prepare(cfg)
@@ -265,14 +265,25 @@ def task1(task) -> dict:
     timings[f"train_{decision}_s"], timings["test_s"] = trained.spent["train"], trained.spent["test"]
     carried = best if f["task1_state"] == "best" else {"epoch": curve["epoch"][-1], "weights": layer.weights,
                                                         "rule": asdict(layer.rule)}
+    # the STDP layers' weights and their output stay in the features unit alone (_task1_unit)
     write_arrays(path, {"seen": seen, "rule": carried["rule"], "epoch": carried["epoch"], "train_idx_seed": seed},
-          **{f"w_{k}": v for k, v in weights.items() if k != decision}, decision=carried["weights"],
-          fired_train=fired["train"], fired_test=fired["test"], labels_train=labels["train"],
-          labels_test=labels["test"], train_idx=train_idx)
+                 decision=carried["weights"], labels_train=labels["train"], labels_test=labels["test"],
+                 train_idx=train_idx)
     checkpoint.unlink(missing_ok=True)                 # the features stay: task 2 and --extend start from them
     return {"seed": seed, "radii": list(radii), "curve": curve, "carried_epoch": carried["epoch"],
             "carried_accuracy": curve["digits"][curve["epoch"].index(carried["epoch"])], "timings": timings,
             "stdp": stdp}
+
+
+def _task1_unit(out_dir: Path, seed: int, radii) -> tuple[dict, dict]:
+    """Task 1's carried decision layer (the ``task1`` unit) and the decision-layer input it was
+    trained and tested on (``fired_train``, ``fired_test`` of the ``task1_features`` unit; a
+    ``task1`` unit written before task 1 was two tasks holds them itself)."""
+    meta, unit = read_arrays(_unit_path(out_dir, "task1", seed, radii))
+    if "fired_train" not in unit:
+        _, features = read_arrays(_unit_path(out_dir, "task1_features", seed, radii))
+        unit.update({k: features[k] for k in ("fired_train", "fired_test")})
+    return meta, unit
 
 
 # --- stage 2: task-2 features ---------------------------------------------------------------
@@ -331,7 +342,7 @@ def task2_decision(task) -> list[dict]:
     """Task 2 of one variant (the Langevin task returns one result per range)."""
     config, seed, variant, radii, out_dir = task
     f = config["forgetting"]
-    meta1, unit1 = read_arrays(_unit_path(out_dir, "task1", seed, radii))
+    meta1, unit1 = _task1_unit(out_dir, seed, radii)
     _, unit2 = read_arrays(_unit_path(out_dir, "task2", seed, radii, f"_{_training_set(variant)}"))
     cfg2 = _with_radii(_task_config(config, 2), radii)
     spec, *_ = conv_stdp.prepare(cfg2)
@@ -519,7 +530,8 @@ def run(config: dict, out_dir) -> dict:
             # one Langevin phase at a time (its snapshots are held in memory: check_snapshot_memory)
             chain = [("langevin", seeds[seeds.index(s) - 1])] if v == "langevin" and s != seeds[0] else []
             add(3, s, ("langevin", s) if v == "langevin" else ("decision", s, v), task2_decision,
-                (stage_config(config, 3), s, v, r, out_dir), after=[("task1", s, tuple(r)),
+                (stage_config(config, 3), s, v, r, out_dir), after=[("task1_features", s, tuple(r)),
+                                                                   ("task1", s, tuple(r)),
                                                                    ("features", s, tuple(r), _training_set(v)),
                                                                    *chain], priority=int(v == "langevin"))
     computed = {}
@@ -570,7 +582,7 @@ def save_arrays(out_dir: Path, spec, seeds: list, radii_all: list, sets: list) -
     ``phase``: task1, task2_letters, task2_rehearsal, task2_joint), and the decision layer carried
     from task 1 into task 2; each per radius pair and seed."""
     def kernels(stage, radii, extra=""):
-        saved = [_load_weights(_unit_path(out_dir, stage, s, radii, extra), spec.decision_layer) for s in seeds]
+        saved = [_stage_weights(out_dir, stage, s, radii, spec.decision_layer, extra) for s in seeds]
         return {layer: np.stack([w[layer] for w in saved]).reshape(len(seeds), *spec.connectivity(layer).weight_shape)
                 for layer in saved[0]}
 
@@ -586,6 +598,16 @@ def save_arrays(out_dir: Path, spec, seeds: list, radii_all: list, sets: list) -
                          netcdf.kernel_dataset(kernels("task2", radii, f"_{training_set}"), seeds)))
     netcdf.write(out_dir / "weights.nc", netcdf.combine(runs), study="forgetting_conv",
                  decision_layer=spec.decision_layer)
+
+
+def _stage_weights(out_dir: Path, stage: str, seed: int, radii, decision_layer: str, extra: str = "") -> dict:
+    """The weights after a stage by layer; after task 1, the STDP layers of its features unit
+    and the decision layer it carried (a task1 unit from before task 1 was two tasks holds both)."""
+    weights = {}
+    features = _unit_path(out_dir, "task1_features", seed, radii)
+    if stage == "task1" and features.exists():
+        weights = {k: w for k, w in _load_weights(features, decision_layer).items() if k != decision_layer}
+    return {**weights, **_load_weights(_unit_path(out_dir, stage, seed, radii, extra), decision_layer)}
 
 
 def _load_weights(path: Path, decision_layer: str) -> dict:
